@@ -1,0 +1,89 @@
+"""Structured configs: the schema every YAML under conf/ is merged into, so a typo in a key or a
+string where a number belongs fails at composition, with Hydra's own message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder
+    source: str = MISSING
+    subfolder: Optional[str] = "unet"  # where the UNet2DModel lives inside `source`
+    scheduler_subfolder: Optional[str] = "scheduler"
+    revision: Optional[str] = None
+    batch_size: int = 64  # images per UNet call
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (the UNet only: DDIM arithmetic stays float64)
+
+
+@dataclass
+class TargetConfig:
+    name: str = MISSING
+    kind: str = "tiny"  # tiny (a built-in domain) | folder (a folder of images)
+    domain: Optional[str] = None  # tiny: one of unseen.world.DOMAINS
+    path: Optional[str] = None  # folder: where the images are
+    num_references: int = 64  # K, the images that are inverted
+    seed: int = 0  # tiny: image stream; folder: the seeded choice of references
+
+
+@dataclass
+class MixingConfig:
+    t_M: int = 300  # the mixing step
+    steps: int = 50  # inversion steps from 0 to t_M (the grid)
+    generate_steps: Optional[int] = None  # a coarser generation grid; None: the inversion grid
+
+
+@dataclass
+class PriorConfig:
+    variance: str = "pca"  # scalar | residual | diagonal | pca
+    components: int = 16  # pca only
+    floor: float = 1e-4  # smallest std of diagonal / residual parts
+    truncate: bool = False  # clamp draws to the references' per-dimension span
+
+
+@dataclass
+class GeometryConfig:
+    mode: str = "none"  # none | reject
+    criteria: list[str] = field(default_factory=lambda: ["distance", "origin_angle", "pair_angle"])
+    bandwidth: float = 1.0  # tolerance in units of the references' own spread sd_c
+    subset_size: int = 10  # m, references each candidate is compared with
+    candidate_batch: int = 256
+    max_candidates: int = 20000
+
+
+@dataclass
+class SamplerConfig:
+    source: str = "prior"  # prior | slerp | replay | id
+    count: int = 64
+    batch_size: int = 64  # latents denoised together
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "none"
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    mixing: MixingConfig = field(default_factory=MixingConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    output_dir: str = MISSING  # where the run's results go (the Hydra run directory by default)
+    save_latents: bool = True
+    progress: bool = True
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="unseen_schema", node=Config)

@@ -1,0 +1,83 @@
+"""``load_target``: the K reference images of the unseen domain, as (K, 3, H, W) in [-1, 1]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from unseen.errors import UserError
+from unseen.world import domains
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+@dataclass
+class Target:
+    name: str
+    images: torch.Tensor  # (K, 3, H, W) in [-1, 1]
+    ids: list[str]  # where each image came from (file name, or domain/seed/index)
+    domain: str | None = None  # the tiny-world domain, where there is one
+
+
+def load_target(kind: str, num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
+                path: str | None = None, seed: int = 0) -> Target:
+    if num_references < 1:
+        raise UserError(f"target.num_references must be >= 1, got {num_references}")
+    if kind == "tiny":
+        if domain not in domains.DOMAINS:
+            raise UserError(f"target.domain {domain!r} is not a tiny-world domain; choose one of "
+                            f"{', '.join(domains.DOMAINS)}")
+        if resolution != domains.SIZE:
+            raise UserError(f"tiny-world targets are {domains.SIZE} px but the model is {resolution} px: use a "
+                            f"target folder (target=folder target.path=...) with this model")
+        images = domains.sample(domain, num_references, seed=seed)
+        return Target(name, images, [f"{domain}/{seed}/{i}" for i in range(num_references)], domain)
+    if kind == "folder":
+        files = choose_files(image_files(path), num_references, seed)
+        return Target(name, torch.stack([load_image(f, resolution) for f in files]), [str(f) for f in files])
+    raise UserError(f"target.kind must be 'tiny' or 'folder', got {kind!r}")
+
+
+def image_files(path: str | None) -> list[Path]:
+    if not path:
+        raise UserError("target.path is not set: point it to a folder of images (target.path=/data/ffhq)")
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"target folder {folder} does not exist: check target.path")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"target folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
+                        f"check target.path")
+    return files
+
+
+def choose_files(files: list[Path], count: int, seed: int) -> list[Path]:
+    if count > len(files):
+        raise UserError(f"target.num_references = {count} but the folder holds only {len(files)} images: "
+                        f"lower target.num_references or add images")
+    order = np.random.default_rng(seed).permutation(len(files))[:count]
+    return [files[i] for i in sorted(order)]
+
+
+def load_image(file: Path, resolution: int) -> torch.Tensor:
+    """RGB (alpha composited on white, greyscale expanded), shorter side resized, centre-cropped."""
+    try:
+        with Image.open(file) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "P"):
+                img = img.convert("RGBA")
+                canvas = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(canvas, img)
+            img = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise UserError(f"cannot read image {file}: {err}. Remove or replace it") from err
+    scale = resolution / min(img.size)
+    size = (max(resolution, round(img.width * scale)), max(resolution, round(img.height * scale)))
+    img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (img.width - resolution) // 2, (img.height - resolution) // 2
+    img = img.crop((left, top, left + resolution, top + resolution))
+    return domains.to_tensor(np.asarray(img)[None])[0]

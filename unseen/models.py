@@ -1,0 +1,101 @@
+"""``load_model``: a diffusers UNet2DModel and its training schedule, from the package, a folder or the hub."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+from unseen.errors import UserError
+from unseen.world import assets
+
+log = logging.getLogger(__name__)
+
+BUILTIN = {"tiny_ddpm": assets.TINY_DDPM}
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    unet: UNet2DModel
+    alphas_cumprod: torch.Tensor  # (T,) float64
+    identity: str  # content hash of the weights' identity, for caches keyed by model
+    source: str
+
+    @property
+    def resolution(self) -> int:
+        size = self.unet.config.sample_size
+        return size if isinstance(size, int) else size[0]
+
+    @property
+    def channels(self) -> int:
+        return self.unet.config.in_channels
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={name} was asked for but CUDA is not available: use device=cpu or device=auto")
+    return device
+
+
+def _resolve_source(source: str) -> tuple[str, bool]:
+    """(path or hub id, is_local)."""
+    if source.startswith("builtin:"):
+        name = source.split(":", 1)[1]
+        if name not in BUILTIN:
+            raise UserError(f"unknown built-in model {name!r}; built-in models: {', '.join(BUILTIN)}")
+        if not (BUILTIN[name] / "unet").exists():
+            raise UserError(f"the built-in model {name!r} is missing from {BUILTIN[name]}: "
+                            f"reinstall the package or rebuild it with `make tiny-world`")
+        return str(BUILTIN[name]), True
+    path = Path(source).expanduser()
+    if path.exists():
+        return str(path), True
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise UserError(f"model source {source!r} is neither an existing folder nor a hub id (owner/name)")
+    return source, False
+
+
+def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder: str | None = "scheduler",
+               revision: str | None = None, device: str | torch.device = "cpu", precision: str = "fp32"
+               ) -> LoadedModel:
+    """Load a UNet2DModel and the alphas_cumprod of its DDPM schedule. Hub ids download once and are
+    then read from the Hugging Face cache; with no network and no cached copy, fail at once and say so."""
+    if precision not in PRECISIONS:
+        raise UserError(f"model.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    where, local = _resolve_source(source)
+    try:
+        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision)
+        scheduler = DDPMScheduler.from_pretrained(where, subfolder=scheduler_subfolder, revision=revision)
+    except (OSError, ValueError) as err:
+        if local:
+            raise UserError(f"could not load a diffusers UNet2DModel from {where} (subfolder {subfolder!r}): "
+                            f"{str(err).splitlines()[0]}") from err
+        raise UserError(f"could not load {source!r} from the Hugging Face hub or its local cache "
+                        f"({str(err).splitlines()[0]}). Without network, download it elsewhere "
+                        f"(`huggingface-cli download {source}`) and copy the cache, or set model.source to a "
+                        f"local folder") from err
+    unet = unet.to(device=device, dtype=PRECISIONS[precision]).eval().requires_grad_(False)
+    identity = _identity(source, unet, revision)
+    return LoadedModel(unet, scheduler.alphas_cumprod.to(torch.float64), identity, source)
+
+
+def _identity(source: str, unet: UNet2DModel, revision: str | None) -> str:
+    # Hash the config and a fingerprint of every tensor: retraining the built-in model or editing a
+    # local checkpoint changes the identity, so caches keyed by it are never stale.
+    h = hashlib.sha256(json.dumps({"source": source, "revision": revision, "config": dict(unet.config)},
+                                  sort_keys=True, default=str).encode())
+    for name, p in unet.state_dict().items():
+        flat = p.detach().float().flatten()
+        h.update(name.encode())
+        h.update(torch.stack([flat.sum(), flat.abs().sum(), flat[:: max(1, flat.numel() // 64)].sum()]).cpu()
+                 .numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,273 @@
+"""The method end to end, one plain function per stage (DESIGN.md section 2):
+
+    load_model -> load_target -> invert -> fit_prior / geometry_targets
+               -> draw -> select (geometry) -> generate -> evaluate -> write
+
+``run(cfg)`` composes them. Results are written to a hidden staging folder inside the output
+directory and moved into place only once every stage has succeeded, so a failed run leaves no
+half-written metrics or samples behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from safetensors.torch import save_file
+
+from unseen import ddim
+from unseen.data import load_target
+from unseen.errors import UserError
+from unseen.geometry import CRITERIA, MODES, geometry_targets
+from unseen.models import LoadedModel, load_model, resolve_device
+from unseen.prior import VARIANCES, fit_prior
+from unseen.sources import (SOURCES, batch_generator, noise_latents, replay_latents, select_prior_draws,
+                            slerp_latents)
+
+log = logging.getLogger("unseen")
+
+
+@dataclass
+class Stages:
+    """Wall time and UNet evaluations (images through the UNet) per stage."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    unet_evaluations: dict[str, int] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, predictor: ddim.NoisePredictor | None = None):
+        start, evals = time.perf_counter(), predictor.evaluations if predictor else 0
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        if predictor is not None:
+            self.unet_evaluations[name] = predictor.evaluations - evals
+
+
+def validate(cfg: DictConfig) -> None:
+    """Every check that needs no model or data, so a bad config fails before any work is done."""
+    m, g, s, p = cfg.mixing, cfg.geometry, cfg.sampler, cfg.prior
+    if not 1 <= m.t_M:
+        raise UserError(f"mixing.t_M must be in [1, T-1], got {m.t_M}")
+    if not 1 <= m.steps <= m.t_M:
+        raise UserError(f"mixing.steps = {m.steps} must be in [1, t_M = {m.t_M}]: use at most t_M steps")
+    if m.generate_steps is not None and not 1 <= m.generate_steps <= m.steps:
+        raise UserError(f"mixing.generate_steps = {m.generate_steps} must be in [1, mixing.steps = {m.steps}]")
+    if m.generate_steps is not None and m.steps % m.generate_steps:
+        raise UserError(f"mixing.generate_steps = {m.generate_steps} must divide mixing.steps = {m.steps}, "
+                        f"so the generation grid is a sub-grid of the inversion grid")
+    if p.variance not in VARIANCES:
+        raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {p.variance!r}")
+    if p.variance == "pca" and p.components < 1:
+        raise UserError(f"prior.components must be >= 1, got {p.components}")
+    if g.mode not in MODES:
+        raise UserError(f"geometry.mode must be one of {', '.join(MODES)}, got {g.mode!r}")
+    if not g.bandwidth > 0:
+        raise UserError(f"geometry.bandwidth must be > 0 (in units of the references' spread), got {g.bandwidth}")
+    unknown = [c for c in g.criteria if c not in CRITERIA]
+    if unknown or not g.criteria:
+        raise UserError(f"geometry.criteria must be a non-empty subset of {list(CRITERIA)}, got {list(g.criteria)}")
+    if g.candidate_batch < 1 or g.max_candidates < 1:
+        raise UserError("geometry.candidate_batch and geometry.max_candidates must be >= 1")
+    if s.source not in SOURCES:
+        raise UserError(f"sampler.source must be one of {', '.join(SOURCES)}, got {s.source!r}")
+    if s.count < 1:
+        raise UserError(f"sampler.count must be >= 1, got {s.count}")
+    if s.batch_size < 1 or cfg.model.batch_size < 1:
+        raise UserError(f"sampler.batch_size and model.batch_size must be >= 1, got {s.batch_size} and "
+                        f"{cfg.model.batch_size}")
+
+
+def _check_writable(out: Path) -> Path:
+    """Make the output folder and its staging folder now, so an unwritable place fails before the work."""
+    staging = out / ".partial"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        probe = staging / ".probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write the output directory {out} ({err.strerror or err}): choose a writable "
+                        f"output_dir (or hydra.run.dir)") from err
+    return staging
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+    mse = (a.double() - b.double()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(4.0 / mse.clamp_min(1e-20))
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def image_grid(rows: list[torch.Tensor], columns: int, pad: int = 2) -> Image.Image:
+    """Rows of image sections (e.g. references | samples), each wrapped at ``columns`` images."""
+    tiles = []
+    for images in rows:
+        arr = to_uint8(images)
+        n = math.ceil(len(arr) / columns) * columns
+        arr = np.concatenate([arr, np.full((n - len(arr), *arr.shape[1:]), 255, np.uint8)])
+        h, w = arr.shape[1:3]
+        canvas = np.full((n // columns * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, np.uint8)
+        for i, img in enumerate(arr):
+            r, c = divmod(i, columns)
+            canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
+        tiles.append(canvas)
+    sep = np.full((4 * pad, tiles[0].shape[1], 3), 128, np.uint8)
+    out = np.concatenate([t for pair in zip(tiles, [sep] * len(tiles)) for t in pair][:-1])
+    img = Image.fromarray(out)
+    if rows[0].shape[-1] <= 64:  # small images are easier to judge enlarged
+        img = img.resize((2 * img.width, 2 * img.height), Image.Resampling.NEAREST)
+    return img
+
+
+def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, metrics: dict
+                 ) -> tuple[torch.Tensor, dict]:
+    """The latents at t_M to denoise, flattened (count, D), from the configured source."""
+    s, g, seed = cfg.sampler, cfg.geometry, cfg.seed
+    diagnostics = {}
+    if s.source == "replay":
+        return replay_latents(ref_latents, s.count), diagnostics
+    if s.source == "slerp":
+        return slerp_latents(ref_latents, s.count, seed), diagnostics
+    with stages.stage("fit_prior"):
+        try:
+            prior = fit_prior(ref_latents, cfg.prior.variance, cfg.prior.components, cfg.prior.floor,
+                              cfg.prior.truncate)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+    metrics["prior"] = prior.stats()
+    with stages.stage("geometry"):
+        k = len(ref_latents)
+        # With mode none the targets are diagnostics only, so a small K scores against fewer references.
+        m = g.subset_size if g.mode == "reject" else min(g.subset_size, k - 1)
+        targets = None
+        if g.mode == "reject" or m >= 2:
+            try:
+                targets = geometry_targets(ref_latents, m, batch_generator(seed, "geometry", 0))
+            except ValueError as err:
+                raise UserError(str(err)) from err
+        selection = select_prior_draws(prior, ref_latents, targets, s.count, mode=g.mode, bandwidth=g.bandwidth,
+                                       enabled=tuple(g.criteria), subset_size=m, candidate_batch=g.candidate_batch,
+                                       max_candidates=g.max_candidates, seed=seed)
+    metrics["geometry"] = {
+        "mode": g.mode, "bandwidth": g.bandwidth, "criteria": list(g.criteria),
+        "candidates": selection.candidates, "accepted": selection.accepted,
+        "acceptance_rate": selection.acceptance_rate,
+        "targets": targets.as_dict() if targets else None,
+        "draws": {c: {"mean": float(v.mean()), "std": float(v.std())} for c, v in selection.values.items()},
+    }
+    diagnostics.update(reference=targets.reference_values if targets else {}, draws=selection.values,
+                       accepted=selection.accepted_values)
+    return selection.latents, diagnostics
+
+
+def run(cfg: DictConfig) -> dict:
+    """Run one job; returns the metrics written to metrics.json."""
+    validate(cfg)
+    out = Path(cfg.output_dir)
+    staging = _check_writable(out)
+    try:
+        metrics = _run(cfg, out, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return metrics
+
+
+def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
+    stages = Stages()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    with stages.stage("load_model"):
+        mc = cfg.model
+        model = load_model(mc.source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
+    T = len(model.alphas_cumprod)
+    if cfg.mixing.t_M > T - 1:
+        raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
+    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype)
+    with stages.stage("load_target"):
+        t = cfg.target
+        target = load_target(t.kind, t.num_references, model.resolution, name=t.name, domain=t.domain, path=t.path,
+                             seed=t.seed)
+    refs = target.images
+    grid = ddim.time_grid(cfg.mixing.t_M, cfg.mixing.steps)
+    gen_grid = grid if cfg.mixing.generate_steps is None else grid[:: cfg.mixing.steps // cfg.mixing.generate_steps]
+    metrics: dict = {"model": model.source, "model_identity": model.identity, "target": target.name,
+                     "num_references": len(refs), "t_M": cfg.mixing.t_M, "inversion_steps": cfg.mixing.steps,
+                     "generation_steps": len(gen_grid), "source": cfg.sampler.source, "seed": cfg.seed,
+                     "device": str(device)}
+
+    log.info("inverting %d references to t_M = %d in %d steps", len(refs), cfg.mixing.t_M, cfg.mixing.steps)
+    with stages.stage("invert", predictor):
+        trajectory = ddim.invert(predictor, refs, grid, progress=cfg.progress)
+    ref_latents = trajectory[-1]
+    with stages.stage("reconstruct", predictor):
+        recon = ddim.generate(predictor, ref_latents, grid, progress=cfg.progress)
+    rec_psnr = psnr(recon, refs)
+    metrics["reconstruction_psnr"] = {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()),
+                                      "count": len(refs)}
+
+    if cfg.sampler.source == "id":
+        z = noise_latents(cfg.sampler.count, ref_latents[0].numel(), cfg.seed)
+        sample_grid = ddim.time_grid(T - 1, len(gen_grid) - 1 if len(gen_grid) > 1 else 1)
+        diagnostics = {}
+    else:
+        z, diagnostics = draw_latents(cfg, ref_latents, stages, metrics)
+        sample_grid = gen_grid
+    z = z.reshape(-1, *ref_latents.shape[1:])
+    log.info("generating %d samples from %s latents", len(z), cfg.sampler.source)
+    with stages.stage("generate", predictor):
+        samples = torch.cat([ddim.generate(predictor, chunk, sample_grid, progress=cfg.progress)
+                             for chunk in z.split(cfg.sampler.batch_size)])
+    metrics["samples"] = {"count": len(samples)}
+    if target.domain is not None:
+        with stages.stage("evaluate"):
+            metrics["domain_rates"] = _domain_rates(samples, target.domain, device)
+    metrics["seconds"] = stages.seconds
+    metrics["unet_evaluations"] = stages.unet_evaluations
+    metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
+    _write(cfg, out, staging, refs, samples, recon, ref_latents, z, metrics, diagnostics)
+    return metrics
+
+
+def _domain_rates(samples: torch.Tensor, target_domain: str, device: torch.device) -> dict:
+    from unseen.world.classifier import load_classifier
+
+    rates = load_classifier(device=device).domain_rates(samples)
+    return {"target": target_domain, "target_rate": rates.get(target_domain, 0.0), "rates": rates,
+            "count": len(samples)}
+
+
+def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, metrics, diagnostics) -> None:
+    (staging / "samples").mkdir()
+    for i, img in enumerate(to_uint8(samples)):
+        Image.fromarray(img).save(staging / "samples" / f"{i:05d}.png")
+    image_grid([refs[:32], samples[:64]], columns=16).save(staging / "grid.png")
+    image_grid([refs[:16], recon[:16]], columns=16).save(staging / "reconstruction.png")
+    if cfg.save_latents:
+        save_file({"references": ref_latents.float().contiguous(), "samples": z.float().contiguous()},
+                  staging / "latents.safetensors")
+    (staging / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    del diagnostics  # histograms of the criteria go to the logger (evaluation issue)
+    for item in staging.iterdir():
+        dest = out / item.name
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.replace(item, dest)
+    staging.rmdir()

@@ -1,0 +1,88 @@
+"""The Gaussian prior over inverted latents: ``fit_prior`` and ``draw`` (DESIGN.md section 1).
+
+Latents are flattened to Z (K x D). Variance kinds:
+
+* ``scalar``   -- the paper's code: the variance of all K*D entries around their grand mean;
+* ``residual`` -- the mean over dimensions of the per-dimension unbiased variance;
+* ``diagonal`` -- the per-dimension unbiased variance, floored (needs K well above 1);
+* ``pca``      -- beyond the paper: the top-k principal directions of Z with their spreads plus
+  an isotropic residual for the rest, so draws keep the references' coherent variations
+  (colour, size) instead of adding independent per-pixel noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+VARIANCES = ("scalar", "residual", "diagonal", "pca")
+
+
+@dataclass
+class GaussianPrior:
+    """N(mean, cov) over flattened latents; cov = diag(std**2) + basis.T diag(basis_std**2) basis."""
+
+    kind: str
+    mean: torch.Tensor  # (D,)
+    std: torch.Tensor  # () or (D,): isotropic / diagonal part (the residual for pca)
+    basis: torch.Tensor | None = None  # (k, D) orthonormal rows, pca only
+    basis_std: torch.Tensor | None = None  # (k,), pca only
+    low: torch.Tensor | None = None  # (D,) per-dimension span of the references, when truncating
+    high: torch.Tensor | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.mean.numel()
+
+    def stats(self) -> dict[str, float]:
+        """A few numbers that describe the fit, for metrics.json."""
+        out = {"kind": self.kind, "dim": self.dim, "mean_norm": float(self.mean.norm()),
+               "std_mean": float(self.std.mean()), "truncated": self.low is not None}
+        if self.basis_std is not None:
+            total = float(self.basis_std.pow(2).sum() + self.std.pow(2) * self.dim)
+            out.update(components=len(self.basis_std),
+                       explained_variance=float(self.basis_std.pow(2).sum()) / total)
+        return out
+
+
+def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int = 16, floor: float = 1e-4,
+              truncate: bool = False) -> GaussianPrior:
+    """Fit a Gaussian to K latents (K, ...) by the chosen ``variance`` kind."""
+    if variance not in VARIANCES:
+        raise ValueError(f"unknown prior variance {variance!r}; choose one of {', '.join(VARIANCES)}")
+    z = latents.reshape(latents.shape[0], -1).to(torch.float64)
+    k = z.shape[0]
+    need = 2 if variance != "pca" else components + 1
+    if k < need:
+        raise ValueError(f"the {variance!r} prior needs at least {need} references, got {k}: "
+                         f"add references (target.num_references) or choose fewer components")
+    mean = z.mean(0)
+    basis = basis_std = None
+    if variance == "scalar":
+        std = z.var(unbiased=False).sqrt()  # around the grand mean, as the paper's code does
+    elif variance == "residual":
+        std = z.var(0).mean().sqrt()
+    elif variance == "diagonal":
+        std = z.var(0).clamp_min(floor).sqrt()
+    else:
+        centred = z - mean
+        # The thin SVD of the K x D centred matrix: K is small, D may be 200k, so never form D x D.
+        _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+        basis, basis_std = vh[:components], s[:components] / (k - 1) ** 0.5
+        rest = s[components:].pow(2).sum() / (k - 1)
+        std = (rest / max(1, z.shape[1] - components)).clamp_min(floor).sqrt()
+    low, high = (z.min(0).values, z.max(0).values) if truncate else (None, None)
+    return GaussianPrior(variance, mean, std, basis, basis_std, low, high)
+
+
+def draw(prior: GaussianPrior, n: int, generator: torch.Generator) -> torch.Tensor:
+    """n flattened draws (n, D), float64; clamped to the references' span when the prior truncates."""
+    z = prior.mean + prior.std * torch.randn(n, prior.dim, generator=generator, dtype=torch.float64)
+    if prior.basis is not None:
+        coeff = torch.randn(n, len(prior.basis_std), generator=generator, dtype=torch.float64)
+        z = z + (coeff * prior.basis_std) @ prior.basis
+    if prior.low is not None:
+        z = torch.maximum(torch.minimum(z, prior.high), prior.low)
+    return z
+

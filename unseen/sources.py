@@ -1,0 +1,116 @@
+"""Where the latents at t_M come from. All sources feed the same ``generate`` path.
+
+* ``prior``  -- draws of the fitted Gaussian, selected by geometry (the paper's method);
+* ``slerp``  -- spherical interpolation between two references, with interpolated norm;
+* ``replay`` -- the references' own latents: reconstruction, an upper bound that memorises;
+* ``id``     -- the model's own prior: pure noise at T - 1 (handled by the pipeline's grid).
+
+Randomness: candidate batch b of a stream draws from its own generator seeded by
+(seed, stream, b), so sample i depends on the seed and the candidate batch size only,
+never on how many samples were asked for or on the sampler's batch size.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import torch
+
+from unseen.geometry import (CRITERIA, GeometryRejectError, GeometryTargets, criteria, random_subsets,
+                             within_band)
+from unseen.prior import GaussianPrior, draw
+
+SOURCES = ("prior", "slerp", "replay", "id")
+
+
+def batch_generator(seed: int, stream: str, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(stream.encode()) * 7919 + index) % 2**63)
+
+
+@dataclass
+class Selection:
+    latents: torch.Tensor  # (count, D) float64
+    candidates: int
+    accepted: int
+    values: dict[str, torch.Tensor] = field(default_factory=dict)  # criteria of the draws, for diagnostics
+    accepted_values: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / max(1, self.candidates)
+
+
+def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: GeometryTargets | None, count: int, *,
+                       mode: str, bandwidth: float, enabled: tuple[str, ...] = CRITERIA, subset_size: int = 10,
+                       candidate_batch: int = 256, max_candidates: int = 20000, seed: int = 0) -> Selection:
+    """``count`` prior draws; with ``reject``, only those whose geometry matches the references'.
+
+    ``targets`` may be None with mode ``none``; the criteria of the draws are then not computed.
+    """
+    if mode == "reject" and targets is None:
+        raise ValueError("geometry mode 'reject' needs targets")
+    refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
+    gram = refs @ refs.T
+    kept, values, kept_values = [], {c: [] for c in CRITERIA}, {c: [] for c in CRITERIA}
+    candidates = accepted = 0
+    b = 0
+    while accepted < count:
+        if mode == "reject" and candidates >= max_candidates:
+            rate = accepted / candidates
+            raise GeometryRejectError(
+                f"geometry 'reject' accepted {accepted} of {candidates} candidates (rate {rate:.2%}) at bandwidth "
+                f"{bandwidth}, short of the {count} samples asked for: raise geometry.bandwidth or "
+                f"geometry.max_candidates (about {int(count / max(rate, 1e-9)):,} candidates would be needed)")
+        n = candidate_batch if mode == "reject" else min(candidate_batch, count - accepted)
+        g = batch_generator(seed, "prior", b)
+        z = draw(prior, n, g)
+        vals = criteria(z, refs, random_subsets(n, len(refs), subset_size, g), gram) if targets else {}
+        ok = within_band(vals, targets, bandwidth, enabled) if mode == "reject" else torch.ones(n, dtype=torch.bool)
+        take = ok.nonzero().squeeze(1)[: count - accepted]
+        kept.append(z[take])
+        for c, v in vals.items():
+            values[c].append(v)
+            kept_values[c].append(v[take])
+        candidates += n
+        accepted += len(take)
+        b += 1
+    return Selection(torch.cat(kept), candidates, accepted, {c: torch.cat(v) for c, v in values.items() if v},
+                     {c: torch.cat(v) for c, v in kept_values.items() if v})
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of directions, with the norm interpolated linearly."""
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    ua, ub = a / na, b / nb
+    omega = torch.arccos((ua * ub).sum(-1, keepdim=True).clamp(-1.0, 1.0))
+    so = torch.sin(omega)
+    # Nearly parallel directions: fall back to linear interpolation, where slerp's 0/0 looms.
+    small = so.abs() < 1e-8
+    wa = torch.where(small, 1 - t, torch.sin((1 - t) * omega) / torch.where(small, 1.0, so))
+    wb = torch.where(small, t, torch.sin(t * omega) / torch.where(small, 1.0, so))
+    direction = wa * ua + wb * ub
+    direction = direction / direction.norm(dim=-1, keepdim=True)
+    return direction * ((1 - t) * na + t * nb)
+
+
+def slerp_latents(refs: torch.Tensor, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` interpolants between random pairs of distinct references, t ~ U(0.25, 0.75)."""
+    refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
+    if len(refs) < 2:
+        raise ValueError("the slerp source needs at least 2 references")
+    g = batch_generator(seed, "slerp", 0)
+    pairs = random_subsets(count, len(refs), 2, g)
+    t = 0.25 + 0.5 * torch.rand(count, 1, generator=g, dtype=torch.float64)
+    return slerp(refs[pairs[:, 0]], refs[pairs[:, 1]], t)
+
+
+def replay_latents(refs: torch.Tensor, count: int) -> torch.Tensor:
+    """The references' own latents, cycled to ``count``."""
+    refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
+    return refs[torch.arange(count) % len(refs)]
+
+
+def noise_latents(count: int, dim: int, seed: int = 0) -> torch.Tensor:
+    """Standard normal latents: the model's own prior at T - 1."""
+    return torch.randn(count, dim, generator=batch_generator(seed, "id", 0), dtype=torch.float64)

@@ -1,0 +1,180 @@
+"""Train the tiny world's DDPM: a small diffusers UNet2DModel on ONE domain (disks by default).
+
+    python -m unseen.world.train_ddpm --out runs/tiny_ddpm            # resumes if runs/tiny_ddpm has a checkpoint
+    python -m unseen.world.train_ddpm --out runs/tiny_ddpm --export   # copy the EMA weights into the package
+
+Every batch is freshly rendered (batch k holds images k*B .. k*B+B-1 of the domain), so the
+data never repeats and a resumed run sees exactly the images an uninterrupted one would.
+The learning rate warms up, then decays along a cosine; an EMA of the weights is kept and is
+what ships, since on short runs the raw weights still wobble from step to step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.training_utils import EMAModel
+
+from unseen.world import assets
+from unseen.world.domains import render, to_tensor
+
+log = logging.getLogger("unseen.train_ddpm")
+
+
+def make_unet(width: int = 64) -> UNet2DModel:
+    """The tiny world's UNet: three levels (32, 16, 8 px), self-attention only at 8 px (cheap on CPU)."""
+    return UNet2DModel(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(width, 2 * width, 2 * width),
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        attention_head_dim=32,
+        norm_num_groups=16,
+    )
+
+
+def make_scheduler() -> DDPMScheduler:
+    """The DDPM training schedule of the paper's base models: 1000 steps, linear betas 1e-4..0.02."""
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
+
+
+def learning_rate(step: int, total: int, peak: float, warmup: int, floor: float = 0.05) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def batch(domain: str, k: int, size: int, seed: int) -> torch.Tensor:
+    return to_tensor(np.stack([render(domain, k * size + i, seed) for i in range(size)]))
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    unet, scheduler = make_unet(args.width), make_scheduler()
+    ema = EMAModel(unet.parameters(), decay=args.ema_decay, use_ema_warmup=True, power=0.75)
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
+    ckpt_path = out / "checkpoint.pt"
+    step, losses = 0, []
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        unet.load_state_dict(ckpt["unet"])
+        opt.load_state_dict(ckpt["opt"])
+        ema.load_state_dict(ckpt["ema"])
+        torch.set_rng_state(ckpt["rng"])
+        step, losses = ckpt["step"], ckpt["losses"]
+        log.info("resumed from %s at step %d", ckpt_path, step)
+    log.info("UNet with %.2f M parameters, %d steps of batch %d", sum(p.numel() for p in unet.parameters()) / 1e6,
+             args.steps, args.batch)
+
+    def checkpoint() -> None:
+        _atomic_save({"unet": unet.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
+                      "rng": torch.get_rng_state(), "step": step, "losses": losses}, ckpt_path)
+        shadow = make_unet(args.width)
+        ema.copy_to(shadow.parameters())
+        save_model(shadow, scheduler, out / "ema", {"step": step, "loss_last_500": _recent(losses)})
+
+    unet.train()
+    tick = time.time()
+    while step < args.steps:
+        x0 = batch(args.domain, step, args.batch, args.seed)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (x0.shape[0],))
+        xt = scheduler.add_noise(x0, noise, t)
+        loss = torch.nn.functional.mse_loss(unet(xt, t).sample, noise)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        ema.step(unet.parameters())
+        losses.append(loss.item())
+        step += 1
+        if step % args.log_every == 0:
+            rate = args.log_every / (time.time() - tick)
+            tick = time.time()
+            log.info("step %d/%d loss %.4f (mean of last %d) lr %.2e, %.2f steps/s, eta %.0f min", step, args.steps,
+                     np.mean(losses[-args.log_every:]), args.log_every, opt.param_groups[0]["lr"], rate,
+                     (args.steps - step) / rate / 60)
+        if step % args.ckpt_every == 0 or step == args.steps:
+            checkpoint()
+    log.info("done: %d steps, final loss %.4f", step, _recent(losses))
+
+
+def _recent(losses: list[float], n: int = 500) -> float:
+    return float(np.mean(losses[-n:])) if losses else float("nan")
+
+
+def save_model(unet: UNet2DModel, scheduler: DDPMScheduler, folder: Path, stats: dict) -> None:
+    """Write a diffusers model folder (unet/, scheduler/, train_stats.json), replacing it atomically."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    unet.save_pretrained(tmp / "unet", safe_serialization=True)
+    scheduler.save_pretrained(tmp / "scheduler")
+    (tmp / "train_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def export(run_dir: Path) -> None:
+    """Copy a run's EMA model into the package, keeping any statistics already measured on it."""
+    src, dst = run_dir / "ema", assets.TINY_DDPM
+    stats = json.loads((src / "train_stats.json").read_text())
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    (dst / "train_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    log.info("exported %s -> %s", src, dst)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/tiny_ddpm", help="run folder (checkpoint, log, EMA model)")
+    parser.add_argument("--domain", default="disks")
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--width", type=int, default=64, help="channels of the first UNet level")
+    parser.add_argument("--ema-decay", type=float, default=0.9995)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--ckpt-every", type=int, default=250)
+    parser.add_argument("--export", action="store_true", help="copy the run's EMA model into the package and exit")
+    args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(Path(args.out) / "train.log")])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.export:
+        export(Path(args.out))
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
