@@ -58,10 +58,12 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
     while accepted < count:
         if mode == "reject" and candidates >= max_candidates:
             rate = accepted / candidates
+            estimate = (f" (about {int(count / rate):,} candidates would be needed)" if accepted else
+                        " (none passed: the band may be far narrower than the draws' spread)")
             raise GeometryRejectError(
                 f"geometry 'reject' accepted {accepted} of {candidates} candidates (rate {rate:.2%}) at bandwidth "
                 f"{bandwidth}, short of the {count} samples asked for: raise geometry.bandwidth or "
-                f"geometry.max_candidates (about {int(count / max(rate, 1e-9)):,} candidates would be needed)")
+                f"geometry.max_candidates{estimate}")
         n = candidate_batch if mode == "reject" else min(candidate_batch, count - accepted)
         g = batch_generator(seed, "prior", b)
         z = draw(prior, n, g)

@@ -1,0 +1,41 @@
+# unseen: `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SHELL  := /bin/bash
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test test-slow bench tiny-world clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the package with its test tools
+
+demo: setup ## run the default job (tiny world: disk DDPM -> smileys) and print its summary
+	$(BIN)/python run.py
+
+test: setup ## run the test suite (under 10 minutes on 2 CPU cores)
+	$(BIN)/python -m pytest -q
+
+test-slow: setup ## run the slower checks (marked slow) too
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+bench: setup ## run the benchmarks (speed ratios, ours vs the naive way)
+	$(BIN)/python -m benchmarks
+
+tiny-world: setup ## retrain the shipped tiny-world classifier and DDPM (hours on 2 cores; resumable)
+	$(BIN)/python -m unseen.world.classifier --out runs/classifier
+	$(BIN)/python -m unseen.world.classifier --out runs/classifier --export
+	$(BIN)/python -m unseen.world.train_ddpm --out runs/tiny_ddpm
+	$(BIN)/python -m unseen.world.train_ddpm --out runs/tiny_ddpm --export
+	$(BIN)/python -m unseen.world.evaluate
+
+clean: ## remove the virtual environment, run outputs and caches
+	rm -rf $(VENV) outputs multirun .pytest_cache *.egg-info

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from unseen.prior import draw, fit_prior
+
+
+@pytest.fixture(scope="module")
+def latents():
+    g = torch.Generator().manual_seed(0)
+    # K = 40 latents of D = 300 with two strong coherent directions plus small per-dimension noise
+    directions = torch.linalg.qr(torch.randn(300, 2, generator=g, dtype=torch.float64))[0].T
+    coeff = torch.randn(40, 2, generator=g, dtype=torch.float64) * torch.tensor([5.0, 2.0], dtype=torch.float64)
+    return 3.0 + coeff @ directions + 0.1 * torch.randn(40, 300, generator=g, dtype=torch.float64)
+
+
+def test_scalar_is_the_variance_of_all_entries_around_the_grand_mean(latents):
+    prior = fit_prior(latents.reshape(40, 3, 10, 10), "scalar")
+    z = latents.numpy()
+    assert prior.std.item() == pytest.approx(np.std(z), rel=1e-12)
+    np.testing.assert_allclose(prior.mean.numpy(), z.mean(0), rtol=1e-12)
+
+
+def test_residual_and_diagonal(latents):
+    z = latents.numpy()
+    assert fit_prior(latents, "residual").std.item() == pytest.approx(np.sqrt(np.var(z, 0, ddof=1).mean()))
+    diag = fit_prior(latents, "diagonal", floor=1e-4)
+    np.testing.assert_allclose(diag.std.numpy(), np.sqrt(np.var(z, 0, ddof=1)), rtol=1e-10)
+    floored = fit_prior(latents[:, :1].repeat(1, 5) * 0 + 1.0, "diagonal", floor=0.01)
+    np.testing.assert_allclose(floored.std.numpy(), 0.1)
+
+
+def test_pca_recovers_the_coherent_directions_and_their_spread(latents):
+    prior = fit_prior(latents, "pca", components=2)
+    assert prior.basis.shape == (2, 300)
+    torch.testing.assert_close(prior.basis @ prior.basis.T, torch.eye(2, dtype=torch.float64))
+    centred = (latents - latents.mean(0)).numpy()
+    sd = np.linalg.svd(centred, compute_uv=False)[:2] / np.sqrt(39)
+    np.testing.assert_allclose(prior.basis_std.numpy(), sd, rtol=1e-10)
+    assert prior.std.item() == pytest.approx(0.1, rel=0.15)  # the per-dimension noise left over
+    # draws have the fitted spread along each principal direction and the residual elsewhere
+    z = draw(prior, 20000, torch.Generator().manual_seed(1))
+    along = (z - prior.mean) @ prior.basis.T
+    np.testing.assert_allclose(along.std(0).numpy(), np.sqrt(sd**2 + prior.std.item() ** 2), rtol=0.03)
+    other = (z - prior.mean) - along @ prior.basis
+    assert other.pow(2).sum(1).mean().sqrt().item() == pytest.approx(prior.std.item() * np.sqrt(298), rel=0.02)
+
+
+def test_draws_are_reproducible_and_truncate_to_the_span(latents):
+    prior = fit_prior(latents, "scalar", truncate=True)
+    a = draw(prior, 50, torch.Generator().manual_seed(3))
+    b = draw(prior, 50, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    assert (a >= latents.min(0).values).all() and (a <= latents.max(0).values).all()
+    loose = draw(fit_prior(latents, "scalar"), 50, torch.Generator().manual_seed(3))
+    assert (loose > latents.max(0).values).any()
+
+
+@pytest.mark.parametrize("variance,k,match", [("scalar", 1, "at least 2"), ("pca", 10, "at least 17"),
+                                              ("gamma", 10, "unknown prior variance")])
+def test_too_few_references_or_an_unknown_kind(latents, variance, k, match):
+    with pytest.raises(ValueError, match=match):
+        fit_prior(latents[:k], variance, components=16)
