@@ -37,6 +37,7 @@ class MixingConfig:
     t_M: int = 300  # the mixing step
     steps: int = 50  # inversion steps from 0 to t_M (the grid)
     generate_steps: Optional[int] = None  # a coarser generation grid; None: the inversion grid
+    reconstruct: int = 16  # references denoised back from t_M to measure the reconstruction PSNR (0: skip)
 
 
 @dataclass

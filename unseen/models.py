@@ -73,7 +73,8 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
         raise UserError(f"model.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     where, local = _resolve_source(source)
     try:
-        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision)
+        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision,
+                                           torch_dtype=PRECISIONS[precision], low_cpu_mem_usage=False)
         scheduler = DDPMScheduler.from_pretrained(where, subfolder=scheduler_subfolder, revision=revision)
     except (OSError, ValueError) as err:
         if local:
@@ -83,7 +84,7 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
                         f"({str(err).splitlines()[0]}). Without network, download it elsewhere "
                         f"(`huggingface-cli download {source}`) and copy the cache, or set model.source to a "
                         f"local folder") from err
-    unet = unet.to(device=device, dtype=PRECISIONS[precision]).eval().requires_grad_(False)
+    unet = unet.to(device).eval().requires_grad_(False)
     identity = _identity(source, unet, revision)
     return LoadedModel(unet, scheduler.alphas_cumprod.to(torch.float64), identity, source)
 

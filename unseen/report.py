@@ -7,9 +7,10 @@ def summary(metrics: dict, output_dir: str) -> str:
     lines = [f"unseen: {metrics['model']} -> {metrics['target']}  (source {metrics['source']}, t_M {metrics['t_M']}, "
              f"{metrics['inversion_steps']} inversion / {metrics['generation_steps'] - 1} generation steps, "
              f"seed {metrics['seed']}, {metrics['device']})"]
-    rec = metrics["reconstruction_psnr"]
-    lines.append(f"  reconstruction PSNR at t_M   {rec['mean']:.2f} dB mean, {rec['min']:.2f} dB min "
-                 f"over {rec['count']} references")
+    if "reconstruction_psnr" in metrics:
+        rec = metrics["reconstruction_psnr"]
+        lines.append(f"  reconstruction PSNR at t_M   {rec['mean']:.2f} dB mean, {rec['min']:.2f} dB min "
+                     f"over {rec['count']} references")
     if "prior" in metrics:
         p = metrics["prior"]
         extra = f", {p['components']} components explain {p['explained_variance']:.0%}" if "components" in p else ""

@@ -70,11 +70,14 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
         vals = criteria(z, refs, random_subsets(n, len(refs), subset_size, g), gram) if targets else {}
         ok = within_band(vals, targets, bandwidth, enabled) if mode == "reject" else torch.ones(n, dtype=torch.bool)
         take = ok.nonzero().squeeze(1)[: count - accepted]
+        # Candidates after the one that completes the count were never needed: counting them would
+        # understate the acceptance rate.
+        used = n if accepted + len(take) < count else int(take[-1]) + 1
         kept.append(z[take])
         for c, v in vals.items():
-            values[c].append(v)
+            values[c].append(v[:used])
             kept_values[c].append(v[take])
-        candidates += n
+        candidates += used
         accepted += len(take)
         b += 1
     return Selection(torch.cat(kept), candidates, accepted, {c: torch.cat(v) for c, v in values.items() if v},

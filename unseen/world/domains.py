@@ -216,7 +216,7 @@ def render(domain: str, index: int, seed: int = 0) -> np.ndarray:
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def sample(domain: str, n: int, seed: int = 0, start: int = 0) -> torch.Tensor:

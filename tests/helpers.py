@@ -1,0 +1,18 @@
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from unseen.config import register
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+register()
+
+# A run small enough for a unit test: seconds on 2 cores.
+SMALL = ["target.num_references=20", "sampler.count=8", "sampler.batch_size=8", "mixing.t_M=200", "mixing.steps=10",
+         "mixing.reconstruct=4", "prior=scalar", "progress=false"]
+
+
+def make_cfg(overrides=(), output_dir=None, small=True):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        extra = [f"output_dir={output_dir}"] if output_dir else []
+        return compose("config", overrides=(SMALL if small else []) + list(overrides) + extra)

@@ -1,0 +1,171 @@
+"""The pipeline end to end on the tiny world, and every bad input's one-line error."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from tests.helpers import make_cfg
+from unseen.errors import UserError
+from unseen.geometry import GeometryRejectError
+from unseen.ddim import NonFiniteError
+from unseen.pipeline import run
+from unseen.world.domains import render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return out, run(make_cfg([], out))
+
+
+def test_a_run_writes_its_results(small_run):
+    out, metrics = small_run
+    for name in ("config.yaml", "grid.png", "reconstruction.png", "metrics.json", "latents.safetensors"):
+        assert (out / name).is_file(), name
+    assert len(list((out / "samples").glob("*.png"))) == 8
+    assert not (out / ".partial").exists()
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    # UNet evaluations: K references x 10 steps up; 4 references and 8 samples x 11 steps down
+    assert metrics["unet_evaluations"] == {"invert": 200, "reconstruct": 44, "generate": 88}
+    assert metrics["reconstruction_psnr"]["count"] == 4 and metrics["reconstruction_psnr"]["mean"] > 28
+    assert metrics["samples"]["count"] == 8 and metrics["domain_rates"]["count"] == 8
+    assert sum(metrics["domain_rates"]["rates"].values()) == pytest.approx(1.0)
+    latents = load_file(out / "latents.safetensors")
+    assert latents["references"].shape == (20, 3, 32, 32) and latents["samples"].shape == (8, 3, 32, 32)
+    assert metrics["prior"]["kind"] == "scalar" and metrics["geometry"]["acceptance_rate"] == 1.0
+
+
+def test_same_seed_same_samples(small_run, tmp_path):
+    out, _ = small_run
+    run(make_cfg([], tmp_path / "again"))
+    for i in range(8):
+        a = np.asarray(Image.open(out / "samples" / f"{i:05d}.png"))
+        np.testing.assert_array_equal(a, np.asarray(Image.open(tmp_path / "again" / "samples" / f"{i:05d}.png")))
+    run(make_cfg(["seed=1"], tmp_path / "other"))
+    assert not np.array_equal(load_file(out / "latents.safetensors")["samples"],
+                              load_file(tmp_path / "other" / "latents.safetensors")["samples"])
+
+
+@pytest.mark.parametrize("source", ["slerp", "replay", "id"])
+def test_other_latent_sources_share_the_generate_path(source, tmp_path):
+    metrics = run(make_cfg([f"sampler={source}", "sampler.count=4", "mixing.reconstruct=0"], tmp_path))
+    assert metrics["samples"]["count"] == 4 and metrics["source"] == source
+    if source == "replay":  # replay is reconstruction: the samples are the references, nearly
+        refs = torch.stack([torch.from_numpy(render("smileys", i, 0).copy()) for i in range(4)]).float()
+        samples = torch.stack([torch.from_numpy(np.asarray(Image.open(tmp_path / "samples" / f"{i:05d}.png")))
+                               for i in range(4)]).float()
+        mse = (refs - samples).pow(2).mean() / 255**2 * 4
+        assert 10 * torch.log10(4 / mse) > 28
+    if source == "id":  # the model's own prior: a full grid from T - 1
+        assert metrics["unet_evaluations"]["generate"] == 4 * 11
+
+
+def test_reject_mode_reports_its_acceptance(tmp_path):
+    metrics = run(make_cfg(["geometry=reject", "geometry.bandwidth=2", "prior=residual"], tmp_path))
+    g = metrics["geometry"]
+    assert g["accepted"] == 8 and 0 < g["acceptance_rate"] <= 1 and g["candidates"] >= 8
+    assert set(g["targets"]) == {"distance", "origin_angle", "pair_angle"}
+
+
+def test_a_folder_target_of_odd_images(tmp_path):
+    folder = tmp_path / "faces"
+    (folder / "nested").mkdir(parents=True)
+    for i in range(20):
+        img = Image.fromarray(render("smileys", i)).resize((48, 40))
+        if i % 3 == 1:
+            img = img.convert("RGBA")
+        if i % 3 == 2:
+            img = img.convert("L")
+        img.save(folder / ("nested" if i % 2 else "") / f"{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    metrics = run(make_cfg(["target=folder", f"target.path={folder}"], tmp_path / "out"))
+    assert metrics["num_references"] == 20 and "domain_rates" not in metrics
+
+
+def _nan_model(folder: Path) -> Path:
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    unet = UNet2DModel(sample_size=32, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(8, 16),
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=4)
+    with torch.no_grad():
+        unet.conv_out.bias.fill_(float("nan"))
+    unet.save_pretrained(folder / "unet")
+    DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    return folder
+
+
+def _bad_inputs(tmp: Path):
+    empty = tmp / "empty"
+    empty.mkdir()
+    broken = tmp / "broken"
+    broken.mkdir()
+    for i in range(25):
+        Image.fromarray(render("smileys", i)).save(broken / f"{i:02d}.png")
+    (broken / "07.png").write_bytes(b"\x89PNG not really")
+    a_file = tmp / "a_file"
+    a_file.write_text("")
+    return {
+        "missing folder": (["target=folder", f"target.path={tmp}/nowhere"], UserError, "does not exist"),
+        "no images": (["target=folder", f"target.path={empty}"], UserError, "holds no images"),
+        "unreadable image": (["target=folder", f"target.path={broken}"], UserError, "cannot read image .*07.png"),
+        "too few for the prior": (["prior=pca", "target.num_references=8"], UserError, "needs at least 17 references"),
+        "too few for geometry": (["geometry=reject", "target.num_references=8"], UserError, "subset_size = 10"),
+        "t_M zero": (["mixing.t_M=0"], UserError, r"mixing.t_M must be in \[1, T-1\]"),
+        "t_M too large": (["mixing.t_M=1000"], UserError, r"mixing.t_M must be in \[1, T-1 = 999\]"),
+        "more steps than t_M": (["mixing.t_M=5", "mixing.steps=10"], UserError, "at most t_M steps"),
+        "bandwidth zero": (["geometry=reject", "geometry.bandwidth=0"], UserError, "bandwidth must be > 0"),
+        "count zero": (["sampler.count=0"], UserError, "sampler.count must be >= 1"),
+        "batch size zero": (["sampler.batch_size=-1"], UserError, "batch_size must be >= 1"),
+        "model returns NaN": ([f"model.source={_nan_model(tmp / 'nan')}"], NonFiniteError, "NaN"),
+        "reject cannot fill": (["geometry=reject", "geometry.bandwidth=0.01", "geometry.max_candidates=256"],
+                               GeometryRejectError, "bandwidth 0.01"),
+        "unwritable output": ([f"output_dir={a_file}/out"], UserError, "cannot write the output directory"),
+    }
+
+
+
+
+@pytest.mark.parametrize("case", ["missing folder", "no images", "unreadable image", "too few for the prior",
+                                  "too few for geometry", "t_M zero", "t_M too large", "more steps than t_M",
+                                  "bandwidth zero", "count zero", "batch size zero", "model returns NaN",
+                                  "reject cannot fill", "unwritable output"])
+def test_bad_input_fails_clearly_and_writes_nothing(case, tmp_path):
+    overrides, error, match = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "run"
+    cfg = make_cfg(overrides + ([] if any(o.startswith("output_dir") for o in overrides) else [f"output_dir={out}"]))
+    with pytest.raises(error, match=match):
+        run(cfg)
+    if out.exists():
+        assert not (out / "metrics.json").exists() and not (out / "samples").exists()
+        assert not (out / ".partial").exists()
+
+
+def _cli(*overrides, cwd):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *overrides], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_bad_input_is_one_line_and_a_non_zero_exit(tmp_path):
+    proc = _cli("mixing.t_M=0", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert proc.returncode == 2
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "mixing.t_M must be in [1, T-1]" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_cli_unknown_config_name_keeps_hydras_message(tmp_path):
+    proc = _cli("target=faces", cwd=tmp_path)
+    assert proc.returncode != 0 and "Could not find 'target/faces'" in proc.stderr
