@@ -43,6 +43,9 @@ def test_a_run_writes_its_results(small_run):
     latents = load_file(out / "latents.safetensors")
     assert latents["references"].shape == (20, 3, 32, 32) and latents["samples"].shape == (8, 3, 32, 32)
     assert metrics["prior"]["kind"] == "scalar" and metrics["geometry"]["acceptance_rate"] == 1.0
+    f = metrics["fid_kid"]
+    assert f["feature"] == "domain" and f["num_real"] == 32 and f["num_fake"] == 8 and f["fid"] > 0
+    assert metrics["memorisation"]["num_samples"] == 8 and metrics["memorisation"]["num_references"] == 20
 
 
 def test_same_seed_same_samples(small_run, tmp_path):
@@ -80,7 +83,7 @@ def test_reject_mode_reports_its_acceptance(tmp_path):
 def test_a_folder_target_of_odd_images(tmp_path):
     folder = tmp_path / "faces"
     (folder / "nested").mkdir(parents=True)
-    for i in range(20):
+    for i in range(26):
         img = Image.fromarray(render("smileys", i)).resize((48, 40))
         if i % 3 == 1:
             img = img.convert("RGBA")
@@ -88,8 +91,9 @@ def test_a_folder_target_of_odd_images(tmp_path):
             img = img.convert("L")
         img.save(folder / ("nested" if i % 2 else "") / f"{i}.png")
     (folder / "notes.txt").write_text("not an image")
-    metrics = run(make_cfg(["target=folder", f"target.path={folder}"], tmp_path / "out"))
+    metrics = run(make_cfg(["target=folder", f"target.path={folder}", "target.num_eval=6"], tmp_path / "out"))
     assert metrics["num_references"] == 20 and "domain_rates" not in metrics
+    assert metrics["fid_kid"]["num_real"] == 6 and metrics["fid_kid"]["kid_subset_size"] == 6
 
 
 def _nan_model(folder: Path) -> Path:

@@ -29,7 +29,8 @@ class TargetConfig:
     domain: Optional[str] = None  # tiny: one of unseen.world.DOMAINS
     path: Optional[str] = None  # folder: where the images are
     num_references: int = 64  # K, the images that are inverted
-    seed: int = 0  # tiny: image stream; folder: the seeded choice of references
+    num_eval: int = 256  # held-out images the samples are scored against (never the references)
+    seed: int = 0  # tiny: image stream; folder: the seeded split into references and held-out images
 
 
 @dataclass
@@ -66,6 +67,14 @@ class SamplerConfig:
 
 
 @dataclass
+class EvalConfig:
+    feature: str = "domain"  # none | domain (the tiny world's classifier) | inception (torch-fidelity's FID net)
+    inception_weights: Optional[str] = None  # a local pt_inception-2015-12-05-6726825d.pth
+    kid_subset: int = 100
+    kid_subsets: int = 100
+
+
+@dataclass
 class LoggerConfig:
     name: str = "none"
 
@@ -78,10 +87,12 @@ class Config:
     prior: PriorConfig = field(default_factory=PriorConfig)
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     output_dir: str = MISSING  # where the run's results go (the Hydra run directory by default)
+    cache_dir: str = ".cache/unseen"  # shared by runs: evaluation features (and inversions)
     save_latents: bool = True
     progress: bool = True
 

@@ -15,18 +15,25 @@ from unseen.world import domains
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
+EVAL_STREAM = 1000  # tiny world: held-out images come from seed + EVAL_STREAM, a stream of their own
+
+
 @dataclass
 class Target:
     name: str
-    images: torch.Tensor  # (K, 3, H, W) in [-1, 1]
+    images: torch.Tensor  # (K, 3, H, W) in [-1, 1]: the references
     ids: list[str]  # where each image came from (file name, or domain/seed/index)
+    eval_images: torch.Tensor  # held-out images of the same domain, disjoint from the references
+    eval_ids: list[str]
     domain: str | None = None  # the tiny-world domain, where there is one
 
 
 def load_target(kind: str, num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
-                path: str | None = None, seed: int = 0) -> Target:
+                path: str | None = None, seed: int = 0, num_eval: int = 0) -> Target:
     if num_references < 1:
         raise UserError(f"target.num_references must be >= 1, got {num_references}")
+    if num_eval < 0:
+        raise UserError(f"target.num_eval must be >= 0, got {num_eval}")
     if kind == "tiny":
         if domain not in domains.DOMAINS:
             raise UserError(f"target.domain {domain!r} is not a tiny-world domain; choose one of "
@@ -35,10 +42,13 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
             raise UserError(f"tiny-world targets are {domains.SIZE} px but the model is {resolution} px: use a "
                             f"target folder (target=folder target.path=...) with this model")
         images = domains.sample(domain, num_references, seed=seed)
-        return Target(name, images, [f"{domain}/{seed}/{i}" for i in range(num_references)], domain)
+        held_out = domains.sample(domain, num_eval, seed=seed + EVAL_STREAM)
+        return Target(name, images, [f"{domain}/{seed}/{i}" for i in range(num_references)], held_out,
+                      [f"{domain}/{seed + EVAL_STREAM}/{i}" for i in range(num_eval)], domain)
     if kind == "folder":
-        files = choose_files(image_files(path), num_references, seed)
-        return Target(name, torch.stack([load_image(f, resolution) for f in files]), [str(f) for f in files])
+        refs, held_out = split_files(image_files(path), num_references, num_eval, seed)
+        return Target(name, _stack([load_image(f, resolution) for f in refs], resolution), [str(f) for f in refs],
+                      _stack([load_image(f, resolution) for f in held_out], resolution), [str(f) for f in held_out])
     raise UserError(f"target.kind must be 'tiny' or 'folder', got {kind!r}")
 
 
@@ -55,12 +65,18 @@ def image_files(path: str | None) -> list[Path]:
     return files
 
 
-def choose_files(files: list[Path], count: int, seed: int) -> list[Path]:
-    if count > len(files):
-        raise UserError(f"target.num_references = {count} but the folder holds only {len(files)} images: "
-                        f"lower target.num_references or add images")
-    order = np.random.default_rng(seed).permutation(len(files))[:count]
-    return [files[i] for i in sorted(order)]
+def split_files(files: list[Path], num_references: int, num_eval: int, seed: int) -> tuple[list[Path], list[Path]]:
+    """A seeded, disjoint choice of references and held-out evaluation images."""
+    if num_references + num_eval > len(files):
+        raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval} but the folder "
+                        f"holds only {len(files)} images: lower them or add images")
+    order = np.random.default_rng(seed).permutation(len(files))
+    refs, held_out = order[:num_references], order[num_references:num_references + num_eval]
+    return [files[i] for i in sorted(refs)], [files[i] for i in sorted(held_out)]
+
+
+def _stack(images: list[torch.Tensor], resolution: int) -> torch.Tensor:
+    return torch.stack(images) if images else torch.empty(0, 3, resolution, resolution)
 
 
 def load_image(file: Path, resolution: int) -> torch.Tensor:

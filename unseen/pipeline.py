@@ -204,8 +204,9 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
     predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype)
     with stages.stage("load_target"):
         t = cfg.target
+        num_eval = t.num_eval if cfg.eval.feature != "none" else 0
         target = load_target(t.kind, t.num_references, model.resolution, name=t.name, domain=t.domain, path=t.path,
-                             seed=t.seed)
+                             seed=t.seed, num_eval=num_eval)
     refs = target.images
     grid = ddim.time_grid(cfg.mixing.t_M, cfg.mixing.steps)
     gen_grid = grid if cfg.mixing.generate_steps is None else grid[:: cfg.mixing.steps // cfg.mixing.generate_steps]
@@ -240,9 +241,8 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
         samples = torch.cat([ddim.generate(predictor, chunk, sample_grid, progress=cfg.progress)
                              for chunk in z.split(cfg.sampler.batch_size)])
     metrics["samples"] = {"count": len(samples)}
-    if target.domain is not None:
-        with stages.stage("evaluate"):
-            metrics["domain_rates"] = _domain_rates(samples, target.domain, device)
+    with stages.stage("evaluate"):
+        metrics.update(evaluate(cfg, samples, target, model.resolution, device))
     metrics["seconds"] = stages.seconds
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
@@ -250,12 +250,31 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
     return metrics
 
 
-def _domain_rates(samples: torch.Tensor, target_domain: str, device: torch.device) -> dict:
-    from unseen.world.classifier import load_classifier
+def evaluate(cfg: DictConfig, samples: torch.Tensor, target, resolution: int, device: torch.device) -> dict:
+    """Every score of the samples, each with the counts it used."""
+    from unseen import evaluate as ev
 
-    rates = load_classifier(device=device).domain_rates(samples)
-    return {"target": target_domain, "target_rate": rates.get(target_domain, 0.0), "rates": rates,
-            "count": len(samples)}
+    out = {"memorisation": ev.memorisation(samples, target.images),
+           "diversity": {"pixel": ev.mean_pairwise_distance(samples), "count": len(samples)}}
+    e = cfg.eval
+    if e.feature != "none":
+        if e.feature == "domain" and resolution != 32:
+            raise UserError(f"eval.feature=domain is the tiny world's 32 px classifier, but this model makes "
+                            f"{resolution} px images: use eval=inception (or eval=none)")
+        if len(target.eval_images) < 2:
+            raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
+        net = ev.feature_network(e.feature, device, e.inception_weights)
+        real = ev.cached_features(net, target.eval_images, target.eval_ids, Path(cfg.cache_dir))
+        fake = net(samples)
+        out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
+        out["diversity"]["feature"] = ev.mean_pairwise_distance(fake)
+    if target.domain is not None:
+        from unseen.world.classifier import load_classifier
+
+        rates = load_classifier(device=device).domain_rates(samples)
+        out["domain_rates"] = {"target": target.domain, "target_rate": rates.get(target.domain, 0.0),
+                               "rates": rates, "count": len(samples)}
+    return out
 
 
 def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, metrics, diagnostics) -> None:

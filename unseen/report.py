@@ -25,6 +25,16 @@ def summary(metrics: dict, output_dir: str) -> str:
         top = sorted(d["rates"].items(), key=lambda kv: -kv[1])
         lines.append(f"  classifier: {d['target']:<16} {d['target_rate']:.1%} of {d['count']} samples  ("
                      + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0) + ")")
+    if "fid_kid" in metrics:
+        f = metrics["fid_kid"]
+        lines.append(f"  FID / KID ({f['feature']:<9})       {f['fid']:.2f} / {f['kid']:.4f} +- {f['kid_std']:.4f}  "
+                     f"({f['num_fake']} samples vs {f['num_real']} held-out images, KID subsets of "
+                     f"{f['kid_subset_size']})")
+    if "memorisation" in metrics:
+        m, d = metrics["memorisation"], metrics["diversity"]
+        feature = f", feature {d['feature']:.2f}" if "feature" in d else ""
+        lines.append(f"  memorisation                 NN ratio {m['mean_ratio']:.2f} mean, "
+                     f"{m['fraction_below_0.5']:.0%} below 0.5;  diversity: pixel {d['pixel']:.2f}{feature}")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in metrics["seconds"].items())
     evals = sum(metrics["unet_evaluations"].values())
     lines.append(f"  time                         {metrics['total_seconds']:.1f}s ({stages}); {evals:,} UNet "

@@ -1,0 +1,150 @@
+"""Scores of generated samples against HELD-OUT target images (never the K references).
+
+* FID and KID (torchmetrics) in the space of a feature network: InceptionV3 with torch-fidelity's
+  FID weights (from a local file: they are a download), or the tiny world's domain classifier
+  (its penultimate layer; offline);
+* diversity: mean pairwise distance among samples, in feature and in pixel space;
+* memorisation: each sample's distance to its nearest reference divided by the references' own
+  mean nearest-neighbour distance (pixel space); the mean and the fraction below 0.5.
+
+Every metric is reported with the sample counts it used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from unseen.errors import UserError
+
+log = logging.getLogger(__name__)
+
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID InceptionV3 weights
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+
+
+class _Features(nn.Module):
+    """Adapts a feature network to images in [-1, 1] and gives it the ``num_features`` torchmetrics asks."""
+
+    def __init__(self, net: nn.Module, num_features: int, name: str, to_input):
+        super().__init__()
+        self.net, self.num_features, self.name, self._to_input = net.eval(), num_features, name, to_input
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        device = next(self.net.parameters()).device
+        return torch.cat([self.net(self._to_input(chunk.to(device))).double().cpu()
+                          for chunk in images.split(batch_size)])
+
+
+def inception_weights(path: str | None) -> Path:
+    """The local InceptionV3 weights file, or a clear error naming it and where to put it."""
+    candidates = [Path(path).expanduser()] if path else []
+    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
+    candidates.append(hub / INCEPTION_FILE)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise UserError(f"FID with InceptionV3 needs torch-fidelity's weights file {INCEPTION_FILE}, not found at "
+                    f"{' or '.join(str(c) for c in candidates)}: download {INCEPTION_URL} there (or set "
+                    f"eval.inception_weights=/path/to/{INCEPTION_FILE}), or use eval.feature=domain on the tiny world")
+
+
+def feature_network(name: str, device: torch.device, weights: str | None = None) -> _Features:
+    if name == "domain":
+        from unseen.world.classifier import load_classifier
+
+        clf = load_classifier(device=device)
+        return _Features(_Penultimate(clf), clf.feature_dim, "domain", lambda x: x)
+    if name == "inception":
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        net = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(inception_weights(weights))).to(device)
+        return _Features(net, 2048, "inception", lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte())
+    raise UserError(f"eval.feature must be 'domain' or 'inception', got {name!r}")
+
+
+class _Penultimate(nn.Module):
+    def __init__(self, classifier):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, x):
+        return self.classifier.features(x)
+
+
+def cached_features(net: _Features, images: torch.Tensor, ids: list[str], cache_dir: Path | None) -> torch.Tensor:
+    """Features of a fixed image set, computed once per (feature network, images) and reused by every run."""
+    if cache_dir is None:
+        return net(images)
+    key = hashlib.sha256("\n".join([net.name, str(tuple(images.shape))] + ids).encode())
+    key.update(images[:: max(1, len(images) // 16)].float().numpy().tobytes())  # ids alone may not pin the pixels
+    path = Path(cache_dir) / "features" / f"{net.name}-{key.hexdigest()[:20]}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    features = net(images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
+        torch.save(features, f)
+    os.replace(f.name, path)  # atomic: concurrent runs never read half a file
+    return features
+
+
+class _Identity(nn.Module):
+    """Features are computed (and cached) outside torchmetrics; it only does the statistics."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = dim
+
+    def forward(self, x):
+        return x
+
+
+def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 100, kid_subsets: int = 100,
+            seed: int = 0) -> dict:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    dim = real.shape[1]
+    fid = FrechetInceptionDistance(feature=_Identity(dim), reset_real_features=False)
+    fid.update(real.double(), real=True)
+    fid.update(fake.double(), real=False)
+    subset = min(kid_subset, len(real), len(fake))
+    if subset < kid_subset:
+        warnings.warn(f"KID subset size lowered from {kid_subset} to {subset} to fit {len(fake)} samples and "
+                      f"{len(real)} evaluation images", stacklevel=2)
+    torch.manual_seed(seed)  # KID draws its subsets from the global generator
+    with warnings.catch_warnings():  # "KID keeps every feature": known, and small here
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Identity(dim), subsets=kid_subsets, subset_size=subset)
+    kid.update(real.double(), real=True)
+    kid.update(fake.double(), real=False)
+    kid_mean, kid_std = kid.compute()
+    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
+            "kid_subset_size": subset, "num_real": len(real), "num_fake": len(fake)}
+
+
+def mean_pairwise_distance(x: torch.Tensor) -> float:
+    flat = x.reshape(len(x), -1).double()
+    d = torch.cdist(flat, flat)
+    n = len(x)
+    return float(d.sum() / (n * (n - 1))) if n > 1 else float("nan")
+
+
+def memorisation(samples: torch.Tensor, refs: torch.Tensor) -> dict:
+    s, r = samples.reshape(len(samples), -1).double(), refs.reshape(len(refs), -1).double()
+    to_ref = torch.cdist(s, r).min(1).values
+    rr = torch.cdist(r, r)
+    rr.fill_diagonal_(float("inf"))
+    ref_nn = rr.min(1).values.mean()
+    ratio = to_ref / ref_nn
+    return {"mean_ratio": float(ratio.mean()), "fraction_below_0.5": float((ratio < 0.5).double().mean()),
+            "reference_nn_distance": float(ref_nn), "num_samples": len(samples), "num_references": len(refs)}
