@@ -12,7 +12,9 @@ SMALL = ["target.num_references=20", "target.num_eval=32", "sampler.count=8", "s
          "mixing.reconstruct=4", "prior=scalar", "progress=false"]
 
 
-def make_cfg(overrides=(), output_dir=None, small=True):
+def make_cfg(overrides=(), output_dir=None, small=True, cache_dir=None):
+    """The composed config; no shared cache unless ``cache_dir`` is given, so tests never see each other's."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         extra = [f"output_dir={output_dir}"] if output_dir else []
+        extra.append(f"cache_dir={cache_dir}" if cache_dir else "cache_dir=null")
         return compose("config", overrides=(SMALL if small else []) + list(overrides) + extra)

@@ -36,7 +36,10 @@ class TargetConfig:
 @dataclass
 class MixingConfig:
     t_M: int = 300  # the mixing step
-    steps: int = 50  # inversion steps from 0 to t_M (the grid)
+    steps: int = 50  # inversion steps from 0 to t_M (the grid: linspace(0, t_M, steps + 1) rounded down)
+    # A fixed-stride grid 0, stride, 2 stride, ... instead: every t_M of a sweep then lies on one grid,
+    # so the inversion cache serves them all and a t_M sweep inverts once in total. Overrides `steps`.
+    stride: Optional[int] = None
     generate_steps: Optional[int] = None  # a coarser generation grid; None: the inversion grid
     reconstruct: int = 16  # references denoised back from t_M to measure the reconstruction PSNR (0: skip)
 
@@ -92,7 +95,7 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     output_dir: str = MISSING  # where the run's results go (the Hydra run directory by default)
-    cache_dir: str = ".cache/unseen"  # shared by runs: evaluation features (and inversions)
+    cache_dir: Optional[str] = ".cache/unseen"  # shared by runs: inversions and evaluation features (None: off)
     save_latents: bool = True
     progress: bool = True
 

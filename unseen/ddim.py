@@ -14,6 +14,7 @@ error is the model's own (eps at a point vs at its neighbour), not the arithmeti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -87,39 +88,49 @@ class NoisePredictor:
             eps = self.unet(chunk.to(self.device, self.model_dtype), steps).sample[:, : self._channels]
             out.append(eps.to(x.device, torch.float64))
             self.evaluations += chunk.shape[0]
-        eps = torch.cat(out)
+        # Plain NCHW: CPU convolutions may return channels-last tensors, and a latent's memory layout
+        # changes the UNet's summation order, so a walk resumed from a cached (NCHW) latent would differ
+        # in the last bit from an uninterrupted one.
+        eps = torch.cat(out).contiguous()
         if not torch.isfinite(eps).all():
             raise NonFiniteError(f"the model returned NaN/inf at t = {t}: check the checkpoint and the dtype "
                                  f"(try precision=fp32)")
         return eps
 
 
-def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: bool = False) -> torch.Tensor:
-    """DDIM-invert clean images along ``grid`` (increasing, grid[0] = 0).
+def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: bool = False,
+           on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """DDIM-invert along ``grid`` (increasing) from ``x0``, the latent at grid[0] (0 for clean images).
 
     Returns the latents at EVERY grid point, shape (len(grid), N, C, H, W), float32; index 0 is x0
     itself and index k the latent at time grid[k], so one inversion to the largest t_M of a sweep
-    serves every smaller t_M on the grid.
+    serves every smaller t_M on the grid. ``on_step(t, latent)`` sees each new point as it is made.
     """
-    _check_grid(grid, model.num_train_timesteps)
-    x = x0.to(torch.float64)
-    trajectory = [x.float()]
+    _check_grid(grid, model.num_train_timesteps, start_anywhere=True)
+    x = x0.to(torch.float32).contiguous()  # see NoisePredictor: the layout is part of the arithmetic
+    trajectory = [x]
     for a, b in tqdm(list(zip(grid[:-1], grid[1:])), desc="invert", disable=not progress, leave=False):
-        x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b))
-        trajectory.append(x.float())
+        xa = x.to(torch.float64)
+        # Each step runs in float64; the point it lands on is kept in float32, the precision it is stored
+        # and cached in, so a walk resumed from a cached point is bit-identical to an uninterrupted one.
+        x = ddim_step(xa, model(xa, a), model.alpha_bar(a), model.alpha_bar(b)).float()
+        trajectory.append(x)
+        if on_step is not None:
+            on_step(b, x)
     return torch.stack(trajectory)
 
 
 def generate(model: NoisePredictor, z: torch.Tensor, grid: list[int], progress: bool = False) -> torch.Tensor:
     """Denoise latents at time grid[-1] down the grid and then to the clean image (alpha_bar = 1)."""
     _check_grid(grid, model.num_train_timesteps)
-    x = z.to(torch.float64)
+    x = z.to(torch.float64).contiguous()
     times = grid[::-1] + [-1]
     for a, b in tqdm(list(zip(times[:-1], times[1:])), desc="generate", disable=not progress, leave=False):
         x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b))
     return x.float()
 
 
-def _check_grid(grid: list[int], num_train_timesteps: int) -> None:
-    if grid[0] != 0 or any(b <= a for a, b in zip(grid[:-1], grid[1:])) or grid[-1] >= num_train_timesteps:
+def _check_grid(grid: list[int], num_train_timesteps: int, start_anywhere: bool = False) -> None:
+    if ((grid[0] != 0 and not start_anywhere) or grid[0] < 0 or any(b <= a for a, b in zip(grid[:-1], grid[1:]))
+            or grid[-1] >= num_train_timesteps):
         raise ValueError(f"a DDIM grid must increase strictly from 0 to at most {num_train_timesteps - 1}: {grid}")

@@ -27,6 +27,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from unseen import ddim
+from unseen.cache import invert_cached, inversion_key
 from unseen.data import load_target
 from unseen.errors import UserError
 from unseen.geometry import CRITERIA, MODES, geometry_targets
@@ -61,12 +62,14 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"mixing.reconstruct must be >= 0, got {m.reconstruct}")
     if not 1 <= m.t_M:
         raise UserError(f"mixing.t_M must be in [1, T-1], got {m.t_M}")
-    if not 1 <= m.steps <= m.t_M:
+    if m.stride is not None:
+        if m.stride < 1 or m.t_M % m.stride:
+            raise UserError(f"mixing.t_M = {m.t_M} must be a positive multiple of mixing.stride = {m.stride}")
+    elif not 1 <= m.steps <= m.t_M:
         raise UserError(f"mixing.steps = {m.steps} must be in [1, t_M = {m.t_M}]: use at most t_M steps")
-    if m.generate_steps is not None and not 1 <= m.generate_steps <= m.steps:
-        raise UserError(f"mixing.generate_steps = {m.generate_steps} must be in [1, mixing.steps = {m.steps}]")
-    if m.generate_steps is not None and m.steps % m.generate_steps:
-        raise UserError(f"mixing.generate_steps = {m.generate_steps} must divide mixing.steps = {m.steps}, "
+    steps = m.t_M // m.stride if m.stride else m.steps
+    if m.generate_steps is not None and (not 1 <= m.generate_steps <= steps or steps % m.generate_steps):
+        raise UserError(f"mixing.generate_steps = {m.generate_steps} must divide the {steps} inversion steps, "
                         f"so the generation grid is a sub-grid of the inversion grid")
     if p.variance not in VARIANCES:
         raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {p.variance!r}")
@@ -208,17 +211,22 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
         target = load_target(t.kind, t.num_references, model.resolution, name=t.name, domain=t.domain, path=t.path,
                              seed=t.seed, num_eval=num_eval)
     refs = target.images
-    grid = ddim.time_grid(cfg.mixing.t_M, cfg.mixing.steps)
-    gen_grid = grid if cfg.mixing.generate_steps is None else grid[:: cfg.mixing.steps // cfg.mixing.generate_steps]
+    mx = cfg.mixing
+    if mx.stride:
+        grid, grid_spec = ddim.stride_grid(mx.t_M, mx.stride), f"stride:{mx.stride}"
+    else:
+        grid, grid_spec = ddim.time_grid(mx.t_M, mx.steps), f"linspace:{mx.t_M}:{mx.steps}"
+    steps = len(grid) - 1
+    gen_grid = grid if mx.generate_steps is None else grid[:: steps // mx.generate_steps]
     metrics: dict = {"model": model.source, "model_identity": model.identity, "target": target.name,
-                     "num_references": len(refs), "t_M": cfg.mixing.t_M, "inversion_steps": cfg.mixing.steps,
+                     "num_references": len(refs), "t_M": cfg.mixing.t_M, "inversion_steps": steps,
                      "generation_steps": len(gen_grid), "source": cfg.sampler.source, "seed": cfg.seed,
                      "device": str(device)}
 
-    log.info("inverting %d references to t_M = %d in %d steps", len(refs), cfg.mixing.t_M, cfg.mixing.steps)
+    log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
     with stages.stage("invert", predictor):
-        trajectory = ddim.invert(predictor, refs, grid, progress=cfg.progress)
-    ref_latents = trajectory[-1]
+        key = inversion_key(model.identity, refs, grid_spec)
+        ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key, cfg.progress)
     if cfg.mixing.reconstruct > 0:
         n = min(cfg.mixing.reconstruct, len(refs))
         with stages.stage("reconstruct", predictor):
@@ -264,7 +272,8 @@ def evaluate(cfg: DictConfig, samples: torch.Tensor, target, resolution: int, de
         if len(target.eval_images) < 2:
             raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
         net = ev.feature_network(e.feature, device, e.inception_weights)
-        real = ev.cached_features(net, target.eval_images, target.eval_ids, Path(cfg.cache_dir))
+        real = ev.cached_features(net, target.eval_images, target.eval_ids,
+                                  Path(cfg.cache_dir) if cfg.cache_dir else None)
         fake = net(samples)
         out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
         out["diversity"]["feature"] = ev.mean_pairwise_distance(fake)

@@ -216,11 +216,14 @@ def render(domain: str, index: int, seed: int = 0) -> np.ndarray:
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    # contiguous NCHW, not a channels-last view: the UNet's arithmetic depends on the memory layout
+    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).contiguous().float().div(127.5).sub(1.0)
 
 
 def sample(domain: str, n: int, seed: int = 0, start: int = 0) -> torch.Tensor:
     """Images ``start .. start+n-1`` of ``domain`` as a float tensor (n, 3, 32, 32) in [-1, 1]."""
+    if n == 0:
+        return torch.empty(0, 3, SIZE, SIZE)
     return to_tensor(np.stack([render(domain, start + i, seed) for i in range(n)]))
 
 

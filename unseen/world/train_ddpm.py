@@ -31,7 +31,7 @@ from unseen.world.domains import render, to_tensor
 log = logging.getLogger("unseen.train_ddpm")
 
 
-def make_unet(width: int = 64) -> UNet2DModel:
+def make_unet(width: int = 32) -> UNet2DModel:
     """The tiny world's UNet: three levels (32, 16, 8 px), self-attention only at 8 px (cheap on CPU)."""
     return UNet2DModel(
         sample_size=32,
@@ -93,7 +93,8 @@ def train(args: argparse.Namespace) -> None:
                       "rng": torch.get_rng_state(), "step": step, "losses": losses}, ckpt_path)
         shadow = make_unet(args.width)
         ema.copy_to(shadow.parameters())
-        save_model(shadow, scheduler, out / "ema", {"step": step, "loss_last_500": _recent(losses)})
+        save_model(shadow, scheduler, out / "ema", {"step": step, "loss_last_500": _recent(losses),
+                                                    "training": _training_args(args)})
 
     unet.train()
     tick = time.time()
@@ -139,10 +140,16 @@ def save_model(unet: UNet2DModel, scheduler: DDPMScheduler, folder: Path, stats:
     os.replace(tmp, folder)
 
 
-def export(run_dir: Path) -> None:
+def _training_args(args: argparse.Namespace) -> dict:
+    keys = ("domain", "steps", "batch", "lr", "warmup", "width", "ema_decay", "seed")
+    return {k: getattr(args, k) for k in keys}
+
+
+def export(run_dir: Path, args: argparse.Namespace) -> None:
     """Copy a run's EMA model into the package, keeping any statistics already measured on it."""
     src, dst = run_dir / "ema", assets.TINY_DDPM
     stats = json.loads((src / "train_stats.json").read_text())
+    stats.setdefault("training", _training_args(args))
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
     (dst / "train_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
@@ -153,11 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/tiny_ddpm", help="run folder (checkpoint, log, EMA model)")
     parser.add_argument("--domain", default="disks")
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=3300)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--width", type=int, default=64, help="channels of the first UNet level")
+    parser.add_argument("--width", type=int, default=32, help="channels of the first UNet level")
     parser.add_argument("--ema-decay", type=float, default=0.9995)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -171,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
-        export(Path(args.out))
+        export(Path(args.out), args)
     else:
         train(args)
 
