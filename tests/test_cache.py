@@ -72,3 +72,26 @@ def test_two_runs_racing_on_an_empty_cache(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [f"t{t:04d}.safetensors" for t in range(10, 61, 10)]
     for f in folder.iterdir():  # every file whole and readable
         assert load_file(f)["latents"].shape == (20, 3, 32, 32)
+
+
+def test_a_multirun_sweep_writes_its_summary(tmp_path):
+    import csv
+    import json
+
+    args = ["-m", "mixing.t_M=20,40", "geometry=reject", "geometry.bandwidth=2,4", "prior=residual",
+            "target.num_references=12", "target.num_eval=16", "mixing.stride=10", "sampler.count=4",
+            "mixing.reconstruct=0", "progress=false", f"cache_dir={tmp_path}/cache",
+            f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert len(rows) == 4 and (sweep / "summary.png").stat().st_size > 1000
+    invert = 0
+    for row in rows:
+        metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
+        assert float(row["fid_kid.fid"]) == metrics["fid_kid"]["fid"]
+        assert row["override.mixing.t_M"] == str(metrics["t_M"])
+        invert += metrics["unet_evaluations"]["invert"]
+    assert invert == 12 * 4  # the whole sweep inverted once, to t_M = 40

@@ -1,0 +1,97 @@
+"""A Hydra callback that summarises a multirun: ``summary.csv`` and ``summary.png`` in the sweep folder.
+
+The CSV has one row per job: its overrides and its metrics, flattened (``fid_kid.fid``,
+``domain_rates.target_rate``, ...). The plot shows FID and the target hit rate against t_M,
+one line per bandwidth (or per other swept key, when the bandwidth is not swept).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        elif not isinstance(v, list):
+            out[key] = v
+    return out
+
+
+def collect(sweep_dir: Path) -> list[dict]:
+    rows = []
+    for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
+        metrics_file, overrides_file = job / "metrics.json", job / ".hydra" / "overrides.yaml"
+        if not metrics_file.is_file():
+            continue
+        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+        row = {"job": job.name}
+        row.update({f"override.{o.split('=', 1)[0]}": o.split("=", 1)[1] for o in overrides if "=" in o})
+        row.update(flatten(json.loads(metrics_file.read_text())))
+        rows.append(row)
+    return rows
+
+
+def write_summary(sweep_dir: Path) -> tuple[Path, Path | None] | None:
+    rows = collect(sweep_dir)
+    if not rows:
+        log.warning("sweep summary: no finished job in %s", sweep_dir)
+        return None
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    csv_path = sweep_dir / "summary.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return csv_path, plot(rows, sweep_dir / "summary.png")
+
+
+def plot(rows: list[dict], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [k for k in ("fid_kid.fid", "domain_rates.target_rate") if any(k in r for r in rows)]
+    if not panels:
+        return None
+    swept = [k for k in rows[0] if k.startswith("override.") and k != "override.mixing.t_M"]
+    line_key = "override.geometry.bandwidth" if "override.geometry.bandwidth" in swept else (swept[0] if swept else None)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
+        groups: dict[str, list[tuple[float, float]]] = {}
+        for r in rows:
+            if metric in r:
+                groups.setdefault(str(r.get(line_key, "all")), []).append((float(r["t_M"]), float(r[metric])))
+        for label, points in sorted(groups.items()):
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-",
+                    label=f"{line_key.removeprefix('override.')}={label}" if line_key else label)
+        ax.set_xlabel("mixing step t_M")
+        ax.set_ylabel({"fid_kid.fid": "FID (held-out)", "domain_rates.target_rate": "target hit rate"}[metric])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+class SweepSummary(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        written = write_summary(Path(config.hydra.sweep.dir))
+        if written:
+            log.info("sweep summary: %s", ", ".join(str(p) for p in written if p))
