@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> float | None:
     from unseen.report import summary
 
     try:
-        metrics = run(cfg)
+        metrics = run(cfg, group=_sweep_group())
     except (UserError, GeometryRejectError, NonFiniteError) as err:
         # One line naming the problem and the fix; no traceback for input the user can correct.
         log.error("error: %s", err)
@@ -31,6 +31,19 @@ def main(cfg: DictConfig) -> float | None:
     print(summary(metrics, cfg.output_dir), flush=True)
     # The returned value is what a Hydra sweeper would optimise: the target-domain hit rate where known.
     return metrics.get("domain_rates", {}).get("target_rate")
+
+
+def _sweep_group() -> str | None:
+    """Runs of one multirun share a logger group named after the sweep's folder."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    return "sweep-" + "-".join(Path(hc.sweep.dir).parts[-2:])
 
 
 if __name__ == "__main__":

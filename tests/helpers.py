@@ -8,7 +8,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 register()
 
 # A run small enough for a unit test: seconds on 2 cores.
-SMALL = ["target.num_references=20", "target.num_eval=32", "sampler.count=8", "sampler.batch_size=8", "mixing.t_M=200", "mixing.steps=10",
+SMALL = ["logger=none", "target.num_references=20", "target.num_eval=32", "sampler.count=8", "sampler.batch_size=8", "mixing.t_M=200", "mixing.steps=10",
          "mixing.reconstruct=4", "prior=scalar", "progress=false"]
 
 

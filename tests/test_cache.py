@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.helpers import make_cfg
+from tests.wandb_reader import records
 from unseen.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def test_a_multirun_sweep_writes_its_summary(tmp_path):
     import csv
     import json
 
-    args = ["-m", "mixing.t_M=20,40", "geometry=reject", "geometry.bandwidth=2,4", "prior=residual",
+    args = ["-m", "logger=wandb", "mixing.t_M=20,40", "geometry=reject", "geometry.bandwidth=2,4", "prior=residual",
             "target.num_references=12", "target.num_eval=16", "mixing.stride=10", "sampler.count=4",
             "mixing.reconstruct=0", "progress=false", f"cache_dir={tmp_path}/cache",
             f"hydra.sweep.dir={tmp_path}/sweep"]
@@ -88,10 +89,13 @@ def test_a_multirun_sweep_writes_its_summary(tmp_path):
     sweep = tmp_path / "sweep"
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert len(rows) == 4 and (sweep / "summary.png").stat().st_size > 1000
-    invert = 0
+    invert, groups = 0, set()
     for row in rows:
         metrics = json.loads((sweep / row["job"] / "metrics.json").read_text())
         assert float(row["fid_kid.fid"]) == metrics["fid_kid"]["fid"]
         assert row["override.mixing.t_M"] == str(metrics["t_M"])
         invert += metrics["unet_evaluations"]["invert"]
+        (wandb_file,) = (sweep / row["job"] / "wandb").glob("offline-run-*/run-*.wandb")
+        groups.add(next(r.run.run_group for r in records(wandb_file) if r.WhichOneof("record_type") == "run"))
     assert invert == 12 * 4  # the whole sweep inverted once, to t_M = 40
+    assert len(groups) == 1 and groups.pop().startswith("sweep-")  # one W&B group for the sweep

@@ -79,7 +79,12 @@ class EvalConfig:
 
 @dataclass
 class LoggerConfig:
-    name: str = "none"
+    name: str = "none"  # none | wandb
+    project: str = "unseen"
+    entity: Optional[str] = None
+    mode: str = "offline"  # offline | online | disabled
+    group: Optional[str] = None  # None: the sweep's folder in a multirun
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass

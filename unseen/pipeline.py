@@ -181,20 +181,23 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
     return selection.latents, diagnostics
 
 
-def run(cfg: DictConfig) -> dict:
-    """Run one job; returns the metrics written to metrics.json."""
+def run(cfg: DictConfig, group: str | None = None) -> dict:
+    """Run one job; returns the metrics written to metrics.json. ``group`` names a sweep for the logger."""
     validate(cfg)
     out = Path(cfg.output_dir)
     staging = _check_writable(out)
     try:
-        metrics = _run(cfg, out, staging)
+        metrics, diagnostics = _run(cfg, out, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    from unseen.tracking import log_run
+
+    log_run(cfg, metrics, out, diagnostics, group)
     return metrics
 
 
-def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
+def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     stages = Stages()
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -254,8 +257,8 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> dict:
     metrics["seconds"] = stages.seconds
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
-    _write(cfg, out, staging, refs, samples, recon, ref_latents, z, metrics, diagnostics)
-    return metrics
+    _write(cfg, out, staging, refs, samples, recon, ref_latents, z, metrics)
+    return metrics, diagnostics
 
 
 def evaluate(cfg: DictConfig, samples: torch.Tensor, target, resolution: int, device: torch.device) -> dict:
@@ -286,7 +289,7 @@ def evaluate(cfg: DictConfig, samples: torch.Tensor, target, resolution: int, de
     return out
 
 
-def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, metrics, diagnostics) -> None:
+def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, metrics) -> None:
     (staging / "samples").mkdir()
     for i, img in enumerate(to_uint8(samples)):
         Image.fromarray(img).save(staging / "samples" / f"{i:05d}.png")
@@ -298,7 +301,6 @@ def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, 
                   staging / "latents.safetensors")
     (staging / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    del diagnostics  # histograms of the criteria go to the logger (evaluation issue)
     for item in staging.iterdir():
         dest = out / item.name
         if dest.is_dir():

@@ -1,0 +1,32 @@
+import json
+
+from tests.helpers import make_cfg
+from tests.wandb_reader import history_keys, records
+from unseen.pipeline import run
+
+
+def test_offline_wandb_run_holds_config_metrics_grid_and_histograms(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(make_cfg(["logger=wandb", "geometry=reject", "geometry.bandwidth=3", "prior=residual"], out),
+                  group="sweep-x")
+    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    recs = records(next(run_dir.glob("run-*.wandb")))
+    (run_record,) = [r.run for r in recs if r.WhichOneof("record_type") == "run"]
+    assert run_record.run_group == "sweep-x" and run_record.project == "unseen"
+    config = {item.key: json.loads(item.value_json) for item in run_record.config.update}
+    assert config["mixing"]["t_M"] == 200 and config["geometry"]["mode"] == "reject"
+    history = history_keys(recs)
+    assert float(history["fid_kid/fid"]) == metrics["fid_kid"]["fid"]
+    assert float(history["domain_rates/target_rate"]) == metrics["domain_rates"]["target_rate"]
+    assert json.loads(history["grid/_type"]) == "image-file"
+    assert list(run_dir.glob("files/media/images/grid_*.png"))
+    for population in ("reference", "draws", "accepted"):
+        key = f"geometry/distance/{population}"
+        assert json.loads(history[f"{key}/_type"]) == "histogram" and sum(json.loads(history[f"{key}/values"])) > 0
+
+
+def test_a_wandb_failure_is_a_warning_not_a_failed_run(tmp_path, caplog):
+    out = tmp_path / "run"
+    run(make_cfg(["logger=wandb", "logger.mode=nonsense"], out))
+    assert (out / "metrics.json").is_file()
+    assert any("W&B logging failed" in r.message for r in caplog.records)

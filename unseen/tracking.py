@@ -1,0 +1,53 @@
+"""Experiment tracking. W&B runs offline by default (no network, no account); a failure to log is a
+warning, never a failed run: the results are already on disk when logging starts."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
+            group: str | None = None) -> None:
+    lc = cfg.logger
+    if lc.name == "none":
+        return
+    if lc.name != "wandb":
+        log.warning("logger %r is not known; nothing was logged", lc.name)
+        return
+    try:
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        run = wandb.init(project=lc.project, entity=lc.entity, mode=lc.mode, group=lc.group or group,
+                         tags=list(lc.tags), dir=str(out), name=f"{cfg.target.name}-tM{cfg.mixing.t_M}-{out.name}",
+                         config=OmegaConf.to_container(cfg, resolve=True), reinit="create_new",
+                         settings=wandb.Settings(console="off"))
+        payload = dict(_flat(metrics))
+        payload["grid"] = wandb.Image(str(out / "grid.png"), caption="references (top) | samples")
+        # The geometry criteria of the references (leave-one-out), of every prior draw and of the kept ones:
+        # how far the band is from where the draws fall.
+        for population, values in diagnostics.items():
+            for criterion, v in values.items():
+                if len(v):
+                    payload[f"geometry/{criterion}/{population}"] = wandb.Histogram(v.double().numpy())
+        run.log(payload)
+        run.finish()
+    except Exception as err:  # noqa: BLE001 - tracking must never fail a finished run
+        log.warning("W&B logging failed (%s: %s); the results are in %s", type(err).__name__, err, out)
