@@ -226,27 +226,29 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
                      "generation_steps": len(gen_grid), "source": cfg.sampler.source, "seed": cfg.seed,
                      "device": str(device)}
 
-    log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
-    with stages.stage("invert", predictor):
-        key = inversion_key(model.identity, refs, grid_spec)
-        ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key, cfg.progress)
-    if cfg.mixing.reconstruct > 0:
+    own_prior = cfg.sampler.source == "id"  # the model's own samples need no inversion
+    if not own_prior:
+        log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
+        with stages.stage("invert", predictor):
+            key = inversion_key(model.identity, refs, grid_spec)
+            ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key,
+                                                              cfg.progress)
+    recon = None
+    if cfg.mixing.reconstruct > 0 and not own_prior:
         n = min(cfg.mixing.reconstruct, len(refs))
         with stages.stage("reconstruct", predictor):
             recon = ddim.generate(predictor, ref_latents[:n], grid, progress=cfg.progress)
         rec_psnr = psnr(recon, refs[:n])
         metrics["reconstruction_psnr"] = {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()), "count": n}
-    else:
-        recon = None
 
-    if cfg.sampler.source == "id":
-        z = noise_latents(cfg.sampler.count, ref_latents[0].numel(), cfg.seed)
-        sample_grid = ddim.time_grid(T - 1, len(gen_grid) - 1 if len(gen_grid) > 1 else 1)
-        diagnostics = {}
+    if own_prior:  # pure noise at T - 1, denoised with as many steps as the generation grid has
+        z = noise_latents(cfg.sampler.count, refs[0].numel(), cfg.seed)
+        sample_grid = ddim.time_grid(T - 1, len(gen_grid) - 1)
+        ref_latents, diagnostics = torch.empty(0, *refs.shape[1:]), {}
     else:
         z, diagnostics = draw_latents(cfg, ref_latents, stages, metrics)
         sample_grid = gen_grid
-    z = z.reshape(-1, *ref_latents.shape[1:])
+    z = z.reshape(-1, *refs.shape[1:])
     log.info("generating %d samples from %s latents", len(z), cfg.sampler.source)
     with stages.stage("generate", predictor):
         samples = torch.cat([ddim.generate(predictor, chunk, sample_grid, progress=cfg.progress)
