@@ -13,7 +13,7 @@ from tests.wandb_reader import records
 from unseen.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]
-STRIDE = ["mixing.stride=10", "sampler.count=4", "mixing.reconstruct=0", "eval=none"]
+STRIDE = ["mixing.steps=null", "mixing.stride=10", "sampler.count=4", "mixing.reconstruct=0", "eval=none"]
 
 
 def _run(tmp, name, t_m, cache, extra=()):
@@ -58,7 +58,7 @@ def test_the_key_changes_with_the_references_and_the_grid(tmp_path):
 
 def test_two_runs_racing_on_an_empty_cache(tmp_path):
     cache = tmp_path / "cache"
-    args = ["target.num_references=20", "mixing.stride=10", "mixing.t_M=60", "sampler.count=4", "eval=none",
+    args = ["target.num_references=20", "mixing.t_M=60", "sampler.count=4", "eval=none",
             "mixing.reconstruct=0", "progress=false", f"cache_dir={cache}"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={tmp_path}/{n}"],
@@ -80,7 +80,7 @@ def test_a_multirun_sweep_writes_its_summary(tmp_path):
     import json
 
     args = ["-m", "logger=wandb", "mixing.t_M=20,40", "geometry=reject", "geometry.bandwidth=2,4", "prior=residual",
-            "target.num_references=12", "target.num_eval=16", "mixing.stride=10", "sampler.count=4",
+            "target.num_references=12", "target.num_eval=16", "sampler.count=4",
             "mixing.reconstruct=0", "progress=false", f"cache_dir={tmp_path}/cache",
             f"hydra.sweep.dir={tmp_path}/sweep"]
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, capture_output=True, text=True,

@@ -114,7 +114,7 @@ def _bad_inputs(tmp: Path):
     empty.mkdir()
     broken = tmp / "broken"
     broken.mkdir()
-    for i in range(25):
+    for i in range(24):  # 20 references + 4 held out: every file is read
         Image.fromarray(render("smileys", i)).save(broken / f"{i:02d}.png")
     (broken / "07.png").write_bytes(b"\x89PNG not really")
     a_file = tmp / "a_file"
@@ -122,12 +122,14 @@ def _bad_inputs(tmp: Path):
     return {
         "missing folder": (["target=folder", f"target.path={tmp}/nowhere"], UserError, "does not exist"),
         "no images": (["target=folder", f"target.path={empty}"], UserError, "holds no images"),
-        "unreadable image": (["target=folder", f"target.path={broken}"], UserError, "cannot read image .*07.png"),
+        "unreadable image": (["target=folder", f"target.path={broken}", "target.num_eval=4"], UserError,
+                             "cannot read image .*07.png"),
         "too few for the prior": (["prior=pca", "target.num_references=8"], UserError, "needs at least 17 references"),
         "too few for geometry": (["geometry=reject", "target.num_references=8"], UserError, "subset_size = 10"),
         "t_M zero": (["mixing.t_M=0"], UserError, r"mixing.t_M must be in \[1, T-1\]"),
         "t_M too large": (["mixing.t_M=1000"], UserError, r"mixing.t_M must be in \[1, T-1 = 999\]"),
         "more steps than t_M": (["mixing.t_M=5", "mixing.steps=10"], UserError, "at most t_M steps"),
+        "t_M off the stride grid": (["mixing.steps=null", "mixing.t_M=205"], UserError, "multiple of mixing.stride"),
         "bandwidth zero": (["geometry=reject", "geometry.bandwidth=0"], UserError, "bandwidth must be > 0"),
         "count zero": (["sampler.count=0"], UserError, "sampler.count must be >= 1"),
         "batch size zero": (["sampler.batch_size=-1"], UserError, "batch_size must be >= 1"),
@@ -142,6 +144,7 @@ def _bad_inputs(tmp: Path):
 
 @pytest.mark.parametrize("case", ["missing folder", "no images", "unreadable image", "too few for the prior",
                                   "too few for geometry", "t_M zero", "t_M too large", "more steps than t_M",
+                                  "t_M off the stride grid",
                                   "bandwidth zero", "count zero", "batch size zero", "model returns NaN",
                                   "reject cannot fill", "unwritable output"])
 def test_bad_input_fails_clearly_and_writes_nothing(case, tmp_path):

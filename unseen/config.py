@@ -36,10 +36,11 @@ class TargetConfig:
 @dataclass
 class MixingConfig:
     t_M: int = 300  # the mixing step
-    steps: int = 50  # inversion steps from 0 to t_M (the grid: linspace(0, t_M, steps + 1) rounded down)
-    # A fixed-stride grid 0, stride, 2 stride, ... instead: every t_M of a sweep then lies on one grid,
-    # so the inversion cache serves them all and a t_M sweep inverts once in total. Overrides `steps`.
-    stride: Optional[int] = None
+    # The grid 0, stride, 2 stride, ..., t_M: every t_M of a sweep lies on one grid, so the inversion
+    # cache serves them all and a t_M sweep inverts once in total (t_M must be a multiple of it).
+    stride: Optional[int] = 10
+    # Or the paper's grid, linspace(0, t_M, steps + 1) rounded down: set `steps` and it wins over `stride`.
+    steps: Optional[int] = None
     generate_steps: Optional[int] = None  # a coarser generation grid; None: the inversion grid
     reconstruct: int = 16  # references denoised back from t_M to measure the reconstruction PSNR (0: skip)
 

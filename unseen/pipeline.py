@@ -62,12 +62,13 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"mixing.reconstruct must be >= 0, got {m.reconstruct}")
     if not 1 <= m.t_M:
         raise UserError(f"mixing.t_M must be in [1, T-1], got {m.t_M}")
-    if m.stride is not None:
-        if m.stride < 1 or m.t_M % m.stride:
-            raise UserError(f"mixing.t_M = {m.t_M} must be a positive multiple of mixing.stride = {m.stride}")
-    elif not 1 <= m.steps <= m.t_M:
-        raise UserError(f"mixing.steps = {m.steps} must be in [1, t_M = {m.t_M}]: use at most t_M steps")
-    steps = m.t_M // m.stride if m.stride else m.steps
+    if m.steps is not None:
+        if not 1 <= m.steps <= m.t_M:
+            raise UserError(f"mixing.steps = {m.steps} must be in [1, t_M = {m.t_M}]: use at most t_M steps")
+    elif m.stride is None or m.stride < 1 or m.t_M % m.stride:
+        raise UserError(f"mixing.t_M = {m.t_M} must be a positive multiple of mixing.stride = {m.stride} "
+                        f"(or set mixing.steps for a linspace grid)")
+    steps = m.steps or m.t_M // m.stride
     if m.generate_steps is not None and (not 1 <= m.generate_steps <= steps or steps % m.generate_steps):
         raise UserError(f"mixing.generate_steps = {m.generate_steps} must divide the {steps} inversion steps, "
                         f"so the generation grid is a sub-grid of the inversion grid")
@@ -215,10 +216,10 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
                              seed=t.seed, num_eval=num_eval)
     refs = target.images
     mx = cfg.mixing
-    if mx.stride:
-        grid, grid_spec = ddim.stride_grid(mx.t_M, mx.stride), f"stride:{mx.stride}"
-    else:
+    if mx.steps:
         grid, grid_spec = ddim.time_grid(mx.t_M, mx.steps), f"linspace:{mx.t_M}:{mx.steps}"
+    else:
+        grid, grid_spec = ddim.stride_grid(mx.t_M, mx.stride), f"stride:{mx.stride}"
     steps = len(grid) - 1
     gen_grid = grid if mx.generate_steps is None else grid[:: steps // mx.generate_steps]
     metrics: dict = {"model": model.source, "model_identity": model.identity, "target": target.name,
