@@ -68,6 +68,9 @@ class SamplerConfig:
     source: str = "prior"  # prior | slerp | replay | id
     count: int = 64
     batch_size: int = 64  # latents denoised together
+    # Clamp x0_hat to [-1, 1] at every generation step (diffusers' clip_sample). On for `id` (sampling from
+    # pure noise, where x0_hat divides eps's error by sqrt(alpha_bar[T-1]) ~ 0.006); off for the method.
+    clip_x0: bool = False
 
 
 @dataclass

@@ -25,11 +25,17 @@ class NonFiniteError(RuntimeError):
 
 
 def ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a: torch.Tensor | float,
-              alpha_bar_b: torch.Tensor | float) -> torch.Tensor:
-    """Move x from a time with cumulative alpha ``alpha_bar_a`` to one with ``alpha_bar_b`` (either direction)."""
+              alpha_bar_b: torch.Tensor | float, clip_x0: bool = False) -> torch.Tensor:
+    """Move x from a time with cumulative alpha ``alpha_bar_a`` to one with ``alpha_bar_b`` (either direction).
+
+    ``clip_x0`` clamps x0_hat to the image range [-1, 1] (diffusers' ``clip_sample``), for sampling from
+    pure noise only: never in inversion, and not in the method's generation, which must mirror it.
+    """
     alpha_bar_a = torch.as_tensor(alpha_bar_a, dtype=x.dtype, device=x.device)
     alpha_bar_b = torch.as_tensor(alpha_bar_b, dtype=x.dtype, device=x.device)
     x0_hat = (x - (1 - alpha_bar_a).sqrt() * eps) / alpha_bar_a.sqrt()
+    if clip_x0:
+        x0_hat = x0_hat.clamp(-1.0, 1.0)
     return alpha_bar_b.sqrt() * x0_hat + (1 - alpha_bar_b).sqrt() * eps
 
 
@@ -120,13 +126,14 @@ def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: b
     return torch.stack(trajectory)
 
 
-def generate(model: NoisePredictor, z: torch.Tensor, grid: list[int], progress: bool = False) -> torch.Tensor:
+def generate(model: NoisePredictor, z: torch.Tensor, grid: list[int], progress: bool = False,
+             clip_x0: bool = False) -> torch.Tensor:
     """Denoise latents at time grid[-1] down the grid and then to the clean image (alpha_bar = 1)."""
     _check_grid(grid, model.num_train_timesteps)
     x = z.to(torch.float64).contiguous()
     times = grid[::-1] + [-1]
     for a, b in tqdm(list(zip(times[:-1], times[1:])), desc="generate", disable=not progress, leave=False):
-        x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b))
+        x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b), clip_x0)
     return x.float()
 
 

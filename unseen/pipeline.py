@@ -252,7 +252,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     z = z.reshape(-1, *refs.shape[1:])
     log.info("generating %d samples from %s latents", len(z), cfg.sampler.source)
     with stages.stage("generate", predictor):
-        samples = torch.cat([ddim.generate(predictor, chunk, sample_grid, progress=cfg.progress)
+        samples = torch.cat([ddim.generate(predictor, chunk, sample_grid, cfg.progress, cfg.sampler.clip_x0)
                              for chunk in z.split(cfg.sampler.batch_size)])
     metrics["samples"] = {"count": len(samples)}
     with stages.stage("evaluate"):
