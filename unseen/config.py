@@ -47,7 +47,7 @@ class MixingConfig:
 
 @dataclass
 class PriorConfig:
-    variance: str = "pca"  # scalar | residual | diagonal | pca
+    variance: str = "residual"  # scalar | residual | diagonal | pca
     components: int = 16  # pca only
     floor: float = 1e-4  # smallest std of diagonal / residual parts
     truncate: bool = False  # clamp draws to the references' per-dimension span
@@ -77,7 +77,7 @@ class SamplerConfig:
 class EvalConfig:
     feature: str = "domain"  # none | domain (the tiny world's classifier) | inception (torch-fidelity's FID net)
     inception_weights: Optional[str] = None  # a local pt_inception-2015-12-05-6726825d.pth
-    kid_subset: int = 100
+    kid_subset: int = 50
     kid_subsets: int = 100
 
 
