@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.helpers import make_cfg
-from tests.wandb_reader import records
+from unseen.wandb_offline import history_keys, records
 from unseen.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ def small_run(tmp_path_factory):
 
 def test_a_run_writes_its_results(small_run):
     out, metrics = small_run
-    for name in ("config.yaml", "grid.png", "reconstruction.png", "metrics.json", "latents.safetensors"):
+    for name in ("config.yaml", "grid.png", "reconstruction.png", "metrics.json", "latents.safetensors", "split.json"):
         assert (out / name).is_file(), name
     assert len(list((out / "samples").glob("*.png"))) == 8
     assert not (out / ".partial").exists()
@@ -94,6 +94,9 @@ def test_a_folder_target_of_odd_images(tmp_path):
     metrics = run(make_cfg(["target=folder", f"target.path={folder}", "target.num_eval=6"], tmp_path / "out"))
     assert metrics["num_references"] == 20 and "domain_rates" not in metrics
     assert metrics["fid_kid"]["num_real"] == 6 and metrics["fid_kid"]["kid_subset_size"] == 6
+    split = json.loads((tmp_path / "out" / "split.json").read_text())
+    assert len(split["references"]) == 20 and len(split["held_out"]) == 6
+    assert not set(split["references"]) & set(split["held_out"])  # the seeded split is disjoint
 
 
 def _nan_model(folder: Path) -> Path:

@@ -1,7 +1,7 @@
 import json
 
 from tests.helpers import make_cfg
-from tests.wandb_reader import history_keys, records
+from unseen.wandb_offline import history_keys, records
 from unseen.pipeline import run
 
 

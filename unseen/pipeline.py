@@ -260,6 +260,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     metrics["seconds"] = stages.seconds
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
+    (staging / "split.json").write_text(json.dumps({"references": target.ids, "held_out": target.eval_ids}) + "\n")
     _write(cfg, out, staging, refs, samples, recon, ref_latents, z, metrics)
     return metrics, diagnostics
 

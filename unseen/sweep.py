@@ -90,8 +90,32 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
+def log_summary(config: DictConfig, csv_path: Path, png_path: Path | None) -> None:
+    """The summary as one more W&B run in the sweep's group; a failure is a warning."""
+    lc = config.logger
+    if lc.name != "wandb":
+        return
+    try:
+        import wandb
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        run = wandb.init(project=lc.project, entity=lc.entity, mode=lc.mode, dir=str(sweep_dir),
+                         group=lc.group or "sweep-" + "-".join(sweep_dir.parts[-2:]), job_type="sweep-summary",
+                         name="summary", reinit="create_new", settings=wandb.Settings(console="off"))
+        with open(csv_path) as f:
+            rows = list(csv.reader(f))
+        payload = {"summary_table": wandb.Table(columns=rows[0], data=rows[1:])}
+        if png_path is not None:
+            payload["summary_plot"] = wandb.Image(str(png_path))
+        run.log(payload)
+        run.finish()
+    except Exception as err:  # noqa: BLE001 - tracking never fails a finished sweep
+        log.warning("W&B logging of the sweep summary failed (%s: %s)", type(err).__name__, err)
+
+
 class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         written = write_summary(Path(config.hydra.sweep.dir))
         if written:
             log.info("sweep summary: %s", ", ".join(str(p) for p in written if p))
+            log_summary(config, *written)

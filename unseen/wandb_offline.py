@@ -1,6 +1,10 @@
-"""Reads the records of an offline W&B run file (run-*.wandb): LevelDB's log format of W&B protobufs.
+"""Read an offline W&B run file (run-*.wandb: LevelDB's log format of W&B protobuf records).
 
-wandb 0.31 ships no reader of its own for offline files, so the tests read them with this."""
+wandb 0.31 ships no reader for offline runs (`wandb sync --view` is gone), so this one lets a user
+(and the tests) check what a run logged before syncing it:
+
+    python -m unseen.wandb_offline outputs/<date>/<time>/wandb/offline-run-*/run-*.wandb
+"""
 
 import struct
 from pathlib import Path
@@ -46,3 +50,25 @@ def history_keys(recs) -> dict:
             for item in r.history.item:
                 items[item.key or "/".join(item.nested_key)] = item.value_json
     return items
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    recs = records(args.file)
+    for r in recs:
+        if r.WhichOneof("record_type") == "run":
+            print(f"run {r.run.run_id}  project {r.run.project}  group {r.run.run_group or '-'}")
+            config = {i.key: json.loads(i.value_json) for i in r.run.config.update if not i.key.startswith("_")}
+            print("config:", json.dumps(config, sort_keys=True))
+    for key, value in sorted(history_keys(recs).items()):
+        if not key.startswith("_"):
+            print(f"{key} = {value[:100]}")
+
+
+if __name__ == "__main__":
+    main()
