@@ -27,7 +27,7 @@ def summary(metrics: dict, output_dir: str) -> str:
                      + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0) + ")")
     if "fid_kid" in metrics:
         f = metrics["fid_kid"]
-        lines.append(f"  FID / KID ({f['feature']:<9})       {f['fid']:.2f} / {f['kid']:.4f} +- {f['kid_std']:.4f}  "
+        lines.append(f"  FID / KID ({f['feature']} features)   {f['fid']:.2f} / {f['kid']:.4f} +- {f['kid_std']:.4f}  "
                      f"({f['num_fake']} samples vs {f['num_real']} held-out images, KID subsets of "
                      f"{f['kid_subset_size']})")
     if "memorisation" in metrics:
