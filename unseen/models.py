@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +73,19 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     if precision not in PRECISIONS:
         raise UserError(f"model.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     where, local = _resolve_source(source)
+    # A hub model already in the cache loads without touching the network; one that is not fails at once
+    # when the hub is unreachable, instead of after huggingface_hub's retries (~30 s).
+    cached = not local and _load_cached(where, subfolder, revision) is not None
+    if not local and not cached and not _hub_reachable():
+        raise UserError(f"{source!r} is not in the Hugging Face cache and the hub is unreachable: download it on a "
+                        f"machine with network (`huggingface-cli download {source}`) and copy the cache "
+                        f"(~/.cache/huggingface), or set model.source to a local folder")
+    cached_only = cached
     try:
-        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision,
+        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision, local_files_only=cached_only,
                                            torch_dtype=PRECISIONS[precision], low_cpu_mem_usage=False)
-        scheduler = DDPMScheduler.from_pretrained(where, subfolder=scheduler_subfolder, revision=revision)
+        scheduler = DDPMScheduler.from_pretrained(where, subfolder=scheduler_subfolder, revision=revision,
+                                                  local_files_only=cached_only)
     except (OSError, ValueError) as err:
         if local:
             raise UserError(f"could not load a diffusers UNet2DModel from {where} (subfolder {subfolder!r}): "
@@ -87,6 +97,30 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     unet = unet.to(device).eval().requires_grad_(False)
     identity = _identity(source, unet, revision)
     return LoadedModel(unet, scheduler.alphas_cumprod.to(torch.float64), identity, source)
+
+
+def _load_cached(where: str, subfolder: str | None, revision: str | None) -> dict | None:
+    with warnings.catch_warnings():  # diffusers passes a deprecated argument to huggingface_hub here
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return UNet2DModel.load_config(where, subfolder=subfolder, revision=revision, local_files_only=True)
+        except (OSError, ValueError):
+            return None
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def _identity(source: str, unet: UNet2DModel, revision: str | None) -> str:
