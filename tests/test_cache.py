@@ -99,3 +99,5 @@ def test_a_multirun_sweep_writes_its_summary(tmp_path):
         groups.add(next(r.run.run_group for r in records(wandb_file) if r.WhichOneof("record_type") == "run"))
     assert invert == 12 * 4  # the whole sweep inverted once, to t_M = 40
     assert len(groups) == 1 and groups.pop().startswith("sweep-")  # one W&B group for the sweep
+    (summary_run,) = sweep.glob("wandb/offline-run-*/run-*.wandb")  # the summary is logged too
+    assert json.loads(history_keys(records(summary_run))["summary_table/_type"]) == "table-file"

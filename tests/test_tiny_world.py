@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from unseen import ddim
 from unseen.models import load_model

@@ -31,7 +31,7 @@ from unseen.cache import invert_cached, inversion_key
 from unseen.data import load_target
 from unseen.errors import UserError
 from unseen.geometry import CRITERIA, MODES, geometry_targets
-from unseen.models import LoadedModel, load_model, resolve_device
+from unseen.models import load_model, resolve_device
 from unseen.prior import VARIANCES, fit_prior
 from unseen.sources import (SOURCES, batch_generator, noise_latents, replay_latents, select_prior_draws,
                             slerp_latents)
