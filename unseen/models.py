@@ -80,12 +80,11 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
         raise UserError(f"{source!r} is not in the Hugging Face cache and the hub is unreachable: download it on a "
                         f"machine with network (`huggingface-cli download {source}`) and copy the cache "
                         f"(~/.cache/huggingface), or set model.source to a local folder")
-    cached_only = cached
     try:
-        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision, local_files_only=cached_only,
+        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision, local_files_only=cached,
                                            torch_dtype=PRECISIONS[precision], low_cpu_mem_usage=False)
         scheduler = DDPMScheduler.from_pretrained(where, subfolder=scheduler_subfolder, revision=revision,
-                                                  local_files_only=cached_only)
+                                                  local_files_only=cached)
     except (OSError, ValueError) as err:
         if local:
             raise UserError(f"could not load a diffusers UNet2DModel from {where} (subfolder {subfolder!r}): "

@@ -20,12 +20,13 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 
-def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict, prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Nested metrics as {"a.b.c": value}; lists are left out."""
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
+            out.update(flatten(v, key + sep, sep))
         elif not isinstance(v, list):
             out[key] = v
     return out

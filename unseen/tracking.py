@@ -13,16 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
             group: str | None = None) -> None:
     lc = cfg.logger
@@ -39,7 +29,10 @@ def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, di
                          tags=list(lc.tags), dir=str(out), name=f"{cfg.target.name}-tM{cfg.mixing.t_M}-{out.name}",
                          config=OmegaConf.to_container(cfg, resolve=True), reinit="create_new",
                          settings=wandb.Settings(console="off"))
-        payload = dict(_flat(metrics))
+        from unseen.sweep import flatten
+
+        payload = {k: v for k, v in flatten(metrics, sep="/").items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         payload["grid"] = wandb.Image(str(out / "grid.png"), caption="references (top) | samples")
         # The geometry criteria of the references (leave-one-out), of every prior draw and of the kept ones:
         # how far the band is from where the draws fall.
