@@ -7,6 +7,7 @@ wandb 0.31 ships no reader for offline runs (`wandb sync --view` is gone), so th
 """
 
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2 as pb
@@ -14,9 +15,22 @@ from wandb.proto import wandb_internal_pb2 as pb
 BLOCK, HEADER = 32768, 7  # LevelDB log blocks; W&B's file starts with a 7-byte ':W&B' header too
 
 
-def records(path: Path) -> list:
-    data = Path(path).read_bytes()
-    assert data[:4] == b":W&B", "not a W&B run file"
+def records(path: Path, wait: float = 30.0) -> list:
+    """The file's records. wandb's finish() can return before its service has written the whole file, so
+    wait up to ``wait`` seconds for the run's closing (exit) record."""
+    deadline = time.monotonic() + wait
+    while True:
+        parsed = _parse(Path(path).read_bytes())
+        if any(r.WhichOneof("record_type") == "exit" for r in parsed) or time.monotonic() > deadline:
+            return parsed
+        time.sleep(0.2)
+
+
+def _parse(data: bytes) -> list:
+    if len(data) < HEADER:  # not written yet
+        return []
+    if data[:4] != b":W&B":
+        raise ValueError("not a W&B run file (no ':W&B' header)")
     pos, pending, out = HEADER, b"", []
     while pos + 7 <= len(data):
         left = BLOCK - pos % BLOCK
