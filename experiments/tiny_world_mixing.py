@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 
 from unseen import ddim
-from unseen.geometry import GeometryRejectError, geometry_targets
+from unseen.errors import GeometryRejectError
+from unseen.geometry import geometry_targets
 from unseen.models import load_model
-from unseen.pipeline import image_grid, psnr
+from unseen.images import image_grid, psnr
 from unseen.prior import fit_prior
 from unseen.sources import batch_generator, replay_latents, select_prior_draws
 from unseen.world.classifier import load_classifier

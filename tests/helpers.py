@@ -2,10 +2,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from unseen.config import register
+from unseen.cli import wire
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-register()
+CONF = Path(__file__).resolve().parents[1] / "unseen" / "conf"
+wire()  # the tiny world's plug-ins and the config schema, as the CLI wires them
 
 # A run small enough for a unit test: seconds on 2 cores.
 SMALL = ["logger=none", "target.num_references=20", "target.num_eval=32", "sampler.count=8", "sampler.batch_size=8", "mixing.t_M=200", "mixing.steps=10",

@@ -5,6 +5,7 @@ import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, UNet2DModel
 
 from unseen import ddim
+from unseen.errors import NonFiniteError
 
 
 def _predictor(unet, alphas_cumprod):
@@ -157,5 +158,5 @@ def test_non_finite_model_output_is_an_error(alphas_cumprod):
         def forward(self, x, t):
             return type("O", (), {"sample": torch.full_like(x, float("nan"))})()
 
-    with pytest.raises(ddim.NonFiniteError, match="NaN"):
+    with pytest.raises(NonFiniteError, match="NaN"):
         ddim.invert(ddim.NoisePredictor(Broken(), alphas_cumprod), torch.zeros(1, 3, 4, 4), [0, 10])

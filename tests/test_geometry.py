@@ -5,7 +5,8 @@ import torch
 
 from unseen.geometry import CRITERIA, geometry_targets, criteria, random_subsets, within_band
 from unseen.prior import fit_prior
-from unseen.sources import GeometryRejectError, select_prior_draws, slerp
+from unseen.errors import GeometryRejectError
+from unseen.sources import select_prior_draws, slerp
 
 
 def _angle(u, v):

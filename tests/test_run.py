@@ -13,9 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from tests.helpers import make_cfg
-from unseen.errors import UserError
-from unseen.geometry import GeometryRejectError
-from unseen.ddim import NonFiniteError
+from unseen.errors import GeometryRejectError, NonFiniteError, UserError
 from unseen.pipeline import run
 from unseen.world.domains import render
 

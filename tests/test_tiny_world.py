@@ -6,7 +6,7 @@ import pytest
 
 from unseen import ddim
 from unseen.models import load_model
-from unseen.pipeline import psnr
+from unseen.images import psnr
 from unseen.world import assets
 from unseen.world.classifier import held_out_accuracy, load_classifier
 from unseen.world.domains import DOMAINS, sample

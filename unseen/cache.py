@@ -41,8 +41,19 @@ def _point(folder: Path, t: int) -> Path:
     return folder / f"t{t:04d}.safetensors"
 
 
-def _read(path: Path) -> torch.Tensor:
-    return load_file(path)["latents"]
+def _read(path: Path) -> torch.Tensor | None:
+    """The latents of a cache point, or None (with a warning, and the file removed) when it is damaged:
+    a truncated or foreign file is recomputed, never a failed run."""
+    try:
+        return load_file(path)["latents"]
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for torn files
+        log.warning("inversion cache: %s is damaged (%s: %s); removing it and recomputing", path,
+                    type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
 
 
 def _write_atomic(tensor: torch.Tensor, path: Path) -> None:
@@ -67,14 +78,15 @@ def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: li
                                                                    "steps_run": len(grid) - 1}
     folder = Path(cache_dir) / "inversions" / key
     folder.mkdir(parents=True, exist_ok=True)
-    start = 0
+    start, x = 0, images
     for k in range(len(grid) - 1, 0, -1):
         if _point(folder, grid[k]).is_file():
-            start = k
-            break
+            cached = _read(_point(folder, grid[k]))
+            if cached is not None:
+                start, x = k, cached
+                break
     if start == len(grid) - 1:
-        return _read(_point(folder, grid[-1])), {"key": key, "resumed_from": grid[-1], "steps_run": 0}
-    x = images if start == 0 else _read(_point(folder, grid[start]))
+        return x, {"key": key, "resumed_from": grid[-1], "steps_run": 0}
     if start:
         log.info("inversion cache: continuing from t = %d (%s)", grid[start], folder)
     trajectory = ddim.invert(predictor, x, grid[start:], progress,

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from unseen import registry
 from unseen.errors import UserError
-from unseen.world import domains
+from unseen.images import to_tensor
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-
-
-EVAL_STREAM = 1000  # tiny world: held-out images come from seed + EVAL_STREAM, a stream of their own
 
 
 @dataclass
@@ -25,7 +24,9 @@ class Target:
     ids: list[str]  # where each image came from (file name, or domain/seed/index)
     eval_images: torch.Tensor  # held-out images of the same domain, disjoint from the references
     eval_ids: list[str]
-    domain: str | None = None  # the tiny-world domain, where there is one
+    domain: str | None = None  # the domain's name where a scorer can recognise it
+    # images -> {domain: fraction}: a judge of which domain samples belong to, where the target kind has one
+    scorer: Callable[[torch.Tensor], dict[str, float]] | None = None
 
 
 def load_target(kind: str, num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
@@ -34,28 +35,22 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
         raise UserError(f"target.num_references must be >= 1, got {num_references}")
     if num_eval < 0:
         raise UserError(f"target.num_eval must be >= 0, got {num_eval}")
-    if kind == "tiny":
-        if domain not in domains.DOMAINS:
-            raise UserError(f"target.domain {domain!r} is not a tiny-world domain; choose one of "
-                            f"{', '.join(domains.DOMAINS)}")
-        if resolution != domains.SIZE:
-            raise UserError(f"tiny-world targets are {domains.SIZE} px but the model is {resolution} px: use a "
-                            f"target folder (target=folder target.path=...) with this model")
-        images = domains.sample(domain, num_references, seed=seed)
-        held_out = domains.sample(domain, num_eval, seed=seed + EVAL_STREAM)
-        return Target(name, images, [f"{domain}/{seed}/{i}" for i in range(num_references)], held_out,
-                      [f"{domain}/{seed + EVAL_STREAM}/{i}" for i in range(num_eval)], domain)
     if kind == "folder":
         refs, held_out = split_files(image_files(path), num_references, num_eval, seed)
         return Target(name, _stack([load_image(f, resolution) for f in refs], resolution), [str(f) for f in refs],
                       _stack([load_image(f, resolution) for f in held_out], resolution), [str(f) for f in held_out])
-    raise UserError(f"target.kind must be 'tiny' or 'folder', got {kind!r}")
+    # Any other kind is a plug-in (the tiny world registers "tiny"): same inputs, same Target out.
+    return registry.target_loader(kind)(num_references, resolution, name=name, domain=domain, path=path, seed=seed,
+                                        num_eval=num_eval)
 
 
 def image_files(path: str | None) -> list[Path]:
     if not path:
         raise UserError("target.path is not set: point it to a folder of images (target.path=/data/ffhq)")
     folder = Path(path).expanduser()
+    if folder.is_file():
+        raise UserError(f"target.path {folder} is a file, not a folder of images: point target.path to the folder "
+                        f"that holds the images")
     if not folder.is_dir():
         raise UserError(f"target folder {folder} does not exist: check target.path")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -96,4 +91,4 @@ def load_image(file: Path, resolution: int) -> torch.Tensor:
     img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
     left, top = (img.width - resolution) // 2, (img.height - resolution) // 2
     img = img.crop((left, top, left + resolution, top + resolution))
-    return domains.to_tensor(np.asarray(img)[None])[0]
+    return to_tensor(np.asarray(img)[None])[0]

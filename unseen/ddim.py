@@ -19,9 +19,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-
-class NonFiniteError(RuntimeError):
-    """The model produced NaN or inf."""
+from unseen.errors import NonFiniteError
 
 
 def ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a: torch.Tensor | float,

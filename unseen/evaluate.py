@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from unseen import registry
 from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,18 @@ INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID 
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 
 
-class _Features(nn.Module):
-    """Adapts a feature network to images in [-1, 1] and gives it the ``num_features`` torchmetrics asks."""
+class FeatureNetwork(nn.Module):
+    """A feature network for FID/KID, diversity and memorisation: images in [-1, 1] -> (N, num_features).
 
-    def __init__(self, net: nn.Module, num_features: int, name: str, to_input):
+    ``to_input`` adapts the images to what ``net`` expects; ``resolution``, where set, is the only image
+    size the network is meant for (a plug-in's classifier trained at one size).
+    """
+
+    def __init__(self, net: nn.Module, num_features: int, name: str, to_input=lambda x: x,
+                 resolution: int | None = None):
         super().__init__()
         self.net, self.num_features, self.name, self._to_input = net.eval(), num_features, name, to_input
+        self.resolution = resolution
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
@@ -57,30 +64,24 @@ def inception_weights(path: str | None) -> Path:
                     f"eval.inception_weights=/path/to/{INCEPTION_FILE}), or use eval.feature=domain on the tiny world")
 
 
-def feature_network(name: str, device: torch.device, weights: str | None = None) -> _Features:
-    if name == "domain":
-        from unseen.world.classifier import load_classifier
+def feature_names() -> list[str]:
+    return ["inception", *registry.feature_names()]
 
-        clf = load_classifier(device=device)
-        return _Features(_Penultimate(clf), clf.feature_dim, "domain", lambda x: x)
+
+def feature_network(name: str, device: torch.device, weights: str | None = None) -> FeatureNetwork:
+    """``inception`` (torch-fidelity's FID network, from a local weights file) or a registered plug-in's."""
     if name == "inception":
         from torchmetrics.image.fid import NoTrainInceptionV3
 
         net = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(inception_weights(weights))).to(device)
-        return _Features(net, 2048, "inception", lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte())
-    raise UserError(f"eval.feature must be 'domain' or 'inception', got {name!r}")
+        return FeatureNetwork(net, 2048, "inception", lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte())
+    factory = registry.feature_factory(name)
+    if factory is None:
+        raise UserError(f"eval.feature must be one of {', '.join(feature_names())} (or none), got {name!r}")
+    return factory(device)
 
 
-class _Penultimate(nn.Module):
-    def __init__(self, classifier):
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, x):
-        return self.classifier.features(x)
-
-
-def cached_features(net: _Features, images: torch.Tensor, ids: list[str], cache_dir: Path | None) -> torch.Tensor:
+def cached_features(net: FeatureNetwork, images: torch.Tensor, ids: list[str], cache_dir: Path | None) -> torch.Tensor:
     """Features of a fixed image set, computed once per (feature network, images) and reused by every run."""
     if cache_dir is None:
         return net(images)

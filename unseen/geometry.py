@@ -23,10 +23,6 @@ CRITERIA = ("distance", "origin_angle", "pair_angle")
 MODES = ("none", "reject")
 
 
-class GeometryRejectError(RuntimeError):
-    """``reject`` could not fill the requested count within the candidate budget."""
-
-
 @dataclass
 class GeometryTargets:
     mean: dict[str, float]

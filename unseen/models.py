@@ -12,12 +12,11 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
+from unseen import registry
 from unseen.errors import UserError
-from unseen.world import assets
 
 log = logging.getLogger(__name__)
 
-BUILTIN = {"tiny_ddpm": assets.TINY_DDPM}
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -51,12 +50,11 @@ def _resolve_source(source: str) -> tuple[str, bool]:
     """(path or hub id, is_local)."""
     if source.startswith("builtin:"):
         name = source.split(":", 1)[1]
-        if name not in BUILTIN:
-            raise UserError(f"unknown built-in model {name!r}; built-in models: {', '.join(BUILTIN)}")
-        if not (BUILTIN[name] / "unet").exists():
-            raise UserError(f"the built-in model {name!r} is missing from {BUILTIN[name]}: "
+        folder = registry.builtin_model(name)
+        if not (folder / "unet").exists():
+            raise UserError(f"the built-in model {name!r} is missing from {folder}: "
                             f"reinstall the package or rebuild it with `make tiny-world`")
-        return str(BUILTIN[name]), True
+        return str(folder), True
     path = Path(source).expanduser()
     if path.exists():
         return str(path), True
@@ -72,6 +70,9 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     then read from the Hugging Face cache; with no network and no cached copy, fail at once and say so."""
     if precision not in PRECISIONS:
         raise UserError(f"model.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "fp32" and torch.device(device).type == "cpu":
+        warnings.warn(f"model.precision={precision} on the CPU is slower than fp32 (about 2x here) and no smaller "
+                      f"in what matters: use model.precision=fp32 on a CPU", stacklevel=2)
     where, local = _resolve_source(source)
     # A hub model already in the cache loads without touching the network; one that is not fails at once
     # when the hub is unreachable, instead of after huggingface_hub's retries (~30 s).
@@ -88,7 +89,9 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     except (OSError, ValueError) as err:
         if local:
             raise UserError(f"could not load a diffusers UNet2DModel from {where} (subfolder {subfolder!r}): "
-                            f"{str(err).splitlines()[0]}") from err
+                            f"{str(err).splitlines()[0]}. model.source must be a diffusers folder with "
+                            f"{subfolder or '.'}/ (config.json and weights) and {scheduler_subfolder or '.'}/; "
+                            f"convert a raw checkpoint with `python -m unseen.convert`") from err
         raise UserError(f"could not load {source!r} from the Hugging Face hub or its local cache "
                         f"({str(err).splitlines()[0]}). Without network, download it elsewhere "
                         f"(`huggingface-cli download {source}`) and copy the cache, or set model.source to a "

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
@@ -30,6 +29,7 @@ from unseen import ddim
 from unseen.cache import invert_cached, inversion_key
 from unseen.data import load_target
 from unseen.errors import UserError
+from unseen.images import image_grid, psnr, to_uint8
 from unseen.geometry import CRITERIA, MODES, geometry_targets
 from unseen.models import load_model, resolve_device
 from unseen.prior import VARIANCES, fit_prior
@@ -92,53 +92,88 @@ def validate(cfg: DictConfig) -> None:
     if s.batch_size < 1 or cfg.model.batch_size < 1:
         raise UserError(f"sampler.batch_size and model.batch_size must be >= 1, got {s.batch_size} and "
                         f"{cfg.model.batch_size}")
+    k = cfg.target.num_references
+    if k < 1:
+        raise UserError(f"target.num_references must be >= 1, got {k}")
+    if s.source == "slerp" and k < 2:
+        raise UserError(f"sampler=slerp interpolates between two references, but target.num_references = {k}: "
+                        f"use at least 2 references")
+    if s.source == "prior":
+        need = p.components + 1 if p.variance == "pca" else 2
+        if k < need:
+            fix = f"add references or lower prior.components (now {p.components})" if p.variance == "pca" else \
+                "add references"
+            raise UserError(f"the {p.variance!r} prior needs at least {need} references, got target.num_references "
+                            f"= {k}: {fix}")
+        if g.mode == "reject" and k <= g.subset_size:
+            raise UserError(f"geometry=reject scores each reference against subset_size = {g.subset_size} others, "
+                            f"so it needs more than {g.subset_size} references, got {k}: add references or lower "
+                            f"geometry.subset_size")
+    if cfg.target.num_eval < 0:
+        raise UserError(f"target.num_eval must be >= 0, got {cfg.target.num_eval}")
 
 
-def _check_writable(out: Path) -> Path:
-    """Make the output folder and its staging folder now, so an unwritable place fails before the work."""
-    staging = out / ".partial"
+def preflight(cfg: DictConfig) -> None:
+    """``validate`` and every check of files and folders that needs no model: run before any work."""
+    from unseen import evaluate as ev
+
+    validate(cfg)
+    e = cfg.eval
+    if e.feature != "none" and e.feature not in ev.feature_names():
+        raise UserError(f"eval.feature must be one of {', '.join(ev.feature_names())} or none, got {e.feature!r}")
+    if e.feature == "inception":
+        ev.inception_weights(e.inception_weights)
+    if cfg.cache_dir:
+        writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir (set by $UNSEEN_CACHE)")
+
+
+def writable_dir(folder: Path, what: str) -> Path:
+    """Make ``folder`` (and its parents) and prove it takes a file, or say which setting to change."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        probe = staging / ".probe"
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write {what} {folder} ({err.strerror or err}): point it to a writable folder") \
+            from err
+    return folder
+
+
+STAGING = ".partial"  # results are written here and moved into the output folder when the run succeeds
+
+
+def _make_staging(out: Path) -> Path:
+    """Make the output folder and its staging folder now, so an unwritable place fails before the work.
+
+    The staging folder records its owner (host, pid). A run killed by SIGKILL cannot remove it; the
+    next run in the same parent folder (the day's outputs, or the sweep) removes stale ones of this host.
+    """
+    staging = writable_dir(out, "the output directory (output_dir or hydra.run.dir)") / STAGING
+    for old in [staging, *out.parent.glob(f"*/{STAGING}")]:
+        if old == staging or _stale(old):
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        staging.mkdir()
+        (staging / "owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
     except OSError as err:
         raise UserError(f"cannot write the output directory {out} ({err.strerror or err}): choose a writable "
                         f"output_dir (or hydra.run.dir)") from err
     return staging
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
-    mse = (a.double() - b.double()).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-20))
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-def image_grid(rows: list[torch.Tensor], columns: int, pad: int = 2) -> Image.Image:
-    """Rows of image sections (e.g. references | samples), each wrapped at ``columns`` images."""
-    tiles = []
-    for images in rows:
-        arr = to_uint8(images)
-        n = math.ceil(len(arr) / columns) * columns
-        arr = np.concatenate([arr, np.full((n - len(arr), *arr.shape[1:]), 255, np.uint8)])
-        h, w = arr.shape[1:3]
-        canvas = np.full((n // columns * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, np.uint8)
-        for i, img in enumerate(arr):
-            r, c = divmod(i, columns)
-            canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
-        tiles.append(canvas)
-    sep = np.full((4 * pad, tiles[0].shape[1], 3), 128, np.uint8)
-    out = np.concatenate([t for pair in zip(tiles, [sep] * len(tiles)) for t in pair][:-1])
-    img = Image.fromarray(out)
-    if rows[0].shape[-1] <= 64:  # small images are easier to judge enlarged
-        img = img.resize((2 * img.width, 2 * img.height), Image.Resampling.NEAREST)
-    return img
+def _stale(staging: Path) -> bool:
+    """A staging folder whose owner was a process of this host that no longer runs."""
+    try:
+        host, pid = (staging / "owner").read_text().split()
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, metrics: dict
@@ -184,9 +219,9 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
 
 def run(cfg: DictConfig, group: str | None = None) -> dict:
     """Run one job; returns the metrics written to metrics.json. ``group`` names a sweep for the logger."""
-    validate(cfg)
+    preflight(cfg)
     out = Path(cfg.output_dir)
-    staging = _check_writable(out)
+    staging = _make_staging(out)
     try:
         metrics, diagnostics = _run(cfg, out, staging)
     except BaseException:
@@ -273,21 +308,19 @@ def evaluate(cfg: DictConfig, samples: torch.Tensor, target, resolution: int, de
            "diversity": {"pixel": ev.mean_pairwise_distance(samples), "count": len(samples)}}
     e = cfg.eval
     if e.feature != "none":
-        if e.feature == "domain" and resolution != 32:
-            raise UserError(f"eval.feature=domain is the tiny world's 32 px classifier, but this model makes "
-                            f"{resolution} px images: use eval=inception (or eval=none)")
         if len(target.eval_images) < 2:
             raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
         net = ev.feature_network(e.feature, device, e.inception_weights)
+        if net.resolution is not None and net.resolution != resolution:
+            raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
+                            f"{resolution} px images: use eval=inception (or eval=none)")
         real = ev.cached_features(net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
         fake = net(samples)
         out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
         out["diversity"]["feature"] = ev.mean_pairwise_distance(fake)
-    if target.domain is not None:
-        from unseen.world.classifier import load_classifier
-
-        rates = load_classifier(device=device).domain_rates(samples)
+    if target.scorer is not None:
+        rates = target.scorer(samples)
         out["domain_rates"] = {"target": target.domain, "target_rate": rates.get(target.domain, 0.0),
                                "rates": rates, "count": len(samples)}
     return out
@@ -305,6 +338,7 @@ def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, 
                   staging / "latents.safetensors")
     (staging / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (staging / "owner").unlink()
     for item in staging.iterdir():
         dest = out / item.name
         if dest.is_dir():

@@ -55,8 +55,8 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
     k = z.shape[0]
     need = 2 if variance != "pca" else components + 1
     if k < need:
-        raise ValueError(f"the {variance!r} prior needs at least {need} references, got {k}: "
-                         f"add references (target.num_references) or choose fewer components")
+        fix = "add references (target.num_references)" + (" or lower prior.components" if variance == "pca" else "")
+        raise ValueError(f"the {variance!r} prior needs at least {need} references, got {k}: {fix}")
     mean = z.mean(0)
     basis = basis_std = None
     if variance == "scalar":

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from unseen.geometry import (CRITERIA, GeometryRejectError, GeometryTargets, criteria, random_subsets,
-                             within_band)
+from unseen.errors import GeometryRejectError
+from unseen.geometry import CRITERIA, GeometryTargets, criteria, random_subsets, within_band
 from unseen.prior import GaussianPrior, draw
 
 SOURCES = ("prior", "slerp", "replay", "id")

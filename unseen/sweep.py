@@ -32,25 +32,51 @@ def flatten(d: dict, prefix: str = "", sep: str = ".") -> dict[str, Any]:
     return out
 
 
+_last_failures = 0  # failed jobs of the last summarised sweep in this process, for the CLI's exit code
+
+
+def last_sweep_failures() -> int:
+    return _last_failures
+
+
 def collect(sweep_dir: Path) -> list[dict]:
+    """One row per job folder: ``status`` ok with its metrics, or failed with the error its log names."""
     rows = []
     for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
         metrics_file, overrides_file = job / "metrics.json", job / ".hydra" / "overrides.yaml"
-        if not metrics_file.is_file():
-            continue
+        if not metrics_file.is_file() and not overrides_file.is_file():
+            continue  # not a job of this sweep
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        row = {"job": job.name}
+        row = {"job": job.name, "status": "ok" if metrics_file.is_file() else "failed"}
         row.update({f"override.{o.split('=', 1)[0]}": o.split("=", 1)[1] for o in overrides if "=" in o})
-        row.update(flatten(json.loads(metrics_file.read_text())))
+        if metrics_file.is_file():
+            row.update(flatten(json.loads(metrics_file.read_text())))
+        else:
+            row["error"] = job_error(job)
         rows.append(row)
     return rows
 
 
+def job_error(job: Path) -> str:
+    """The error line a failed job logged (``error: ...``), or what is known without one."""
+    for log_file in sorted(job.glob("*.log")):
+        errors = [line.split("error: ", 1)[1] for line in log_file.read_text(errors="replace").splitlines()
+                  if "error: " in line]
+        if errors:
+            return errors[0]
+    return "no metrics.json and no error logged (the job was killed, or is still running)"
+
+
 def write_summary(sweep_dir: Path) -> tuple[Path, Path | None] | None:
+    global _last_failures
     rows = collect(sweep_dir)
+    _last_failures = sum(r["status"] == "failed" for r in rows)
     if not rows:
-        log.warning("sweep summary: no finished job in %s", sweep_dir)
+        log.warning("sweep summary: no job folder in %s", sweep_dir)
         return None
+    for r in rows:
+        if r["status"] == "failed":
+            log.error("sweep job %s failed: %s", r["job"], r["error"])
     fields = list(dict.fromkeys(k for r in rows for k in r))
     csv_path = sweep_dir / "summary.csv"
     with open(csv_path, "w", newline="") as f:
@@ -66,6 +92,7 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r["status"] == "ok"]
     panels = [k for k in ("fid_kid.fid", "domain_rates.target_rate") if any(k in r for r in rows)]
     if not panels:
         return None

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from unseen.images import to_tensor
+
 SIZE = 32
 SUPERSAMPLE = 4
 MIN_CONTRAST = 0.5  # minimum RGB distance (colours in [0, 1]) between foreground and background
@@ -212,12 +214,6 @@ def render_with_mask(domain: str, index: int, seed: int = 0) -> tuple[np.ndarray
 def render(domain: str, index: int, seed: int = 0) -> np.ndarray:
     """Image ``index`` of ``domain`` under ``seed`` as (H, W, 3) uint8."""
     return render_with_mask(domain, index, seed)[0]
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1]."""
-    # contiguous NCHW, not a channels-last view: the UNet's arithmetic depends on the memory layout
-    return torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).contiguous().float().div(127.5).sub(1.0)
 
 
 def sample(domain: str, n: int, seed: int = 0, start: int = 0) -> torch.Tensor:

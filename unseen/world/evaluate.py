@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from unseen import ddim
+from unseen.images import image_grid, psnr
 from unseen.models import load_model
 from unseen.world import assets
 from unseen.world.classifier import load_classifier
@@ -37,8 +38,6 @@ def own_samples(predictor: ddim.NoisePredictor, n: int, steps: int = 50, seed: i
 
 
 def reconstruction_psnr(predictor: ddim.NoisePredictor, domain: str, n: int, t: int = 500, steps: int = 50) -> float:
-    from unseen.pipeline import psnr
-
     images = sample(domain, n, seed=EVAL_SEED)
     grid = ddim.time_grid(t, steps)
     recon = ddim.generate(predictor, ddim.invert(predictor, images, grid)[-1], grid)
@@ -63,8 +62,6 @@ def main(argv: list[str] | None = None) -> None:
     recon = {d: reconstruction_psnr(predictor, d, args.recon) for d in DOMAINS}
     log.info("reconstruction PSNR at t=500, 50 steps (%d images each): %s", args.recon, json.dumps(recon))
     if args.grid:
-        from unseen.pipeline import image_grid
-
         image_grid([samples[:64]], columns=16).save(args.grid)
     stats_file = Path(args.model) / "train_stats.json"
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}

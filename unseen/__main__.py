@@ -1,0 +1,5 @@
+"""``python -m unseen``: the same as the ``unseen`` console script."""
+
+from unseen.cli import main
+
+main()
