@@ -1,10 +1,12 @@
 """The inversion cache: a t_M sweep inverts once, runs resume, racing runs agree."""
 
 import os
+import time
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -101,3 +103,156 @@ def test_a_multirun_sweep_writes_its_summary(tmp_path):
     assert len(groups) == 1 and groups.pop().startswith("sweep-")  # one W&B group for the sweep
     (summary_run,) = sweep.glob("wandb/offline-run-*/run-*.wandb")  # the summary is logged too
     assert json.loads(history_keys(records(summary_run))["summary_table/_type"]) == "table-file"
+
+
+def test_a_damaged_cache_point_is_named_removed_and_recomputed(tmp_path, caplog):
+    cache = tmp_path / "cache"
+    first = _run(tmp_path, "a", 30, cache)
+    (folder,) = (cache / "inversions").iterdir()
+    point = folder / "t0030.safetensors"
+    point.write_bytes(point.read_bytes()[:100])  # truncated, as by a full disk
+    with caplog.at_level("WARNING"):
+        again = _run(tmp_path, "b", 30, cache)
+    assert str(point) in caplog.text and "damaged" in caplog.text
+    assert again["unet_evaluations"]["invert"] == 20 and again["inversion"]["resumed_from"] == 20
+    torch.testing.assert_close(load_file(tmp_path / "a" / "latents.safetensors")["samples"],
+                               load_file(tmp_path / "b" / "latents.safetensors")["samples"], rtol=0, atol=0)
+    assert load_file(point)["latents"].shape == (20, 3, 32, 32)
+    del first
+
+
+def test_keep_bounds_the_points_on_disk_and_a_sweep_on_them_still_inverts_once(tmp_path):
+    cache = tmp_path / "cache"
+    keep = ["cache_keep=20"]
+    assert _run(tmp_path, "a", 50, cache, keep)["unet_evaluations"]["invert"] == 100
+    (folder,) = (cache / "inversions").iterdir()
+    assert sorted(p.name for p in folder.glob("*.safetensors")) == ["t0020.safetensors", "t0040.safetensors",
+                                                                    "t0050.safetensors"]
+    assert _run(tmp_path, "b", 40, cache, keep)["unet_evaluations"]["invert"] == 0
+    assert _run(tmp_path, "c", 60, cache, keep)["unet_evaluations"]["invert"] == 20  # from 50
+    metrics = _run(tmp_path, "d", 20, cache, keep)
+    assert metrics["unet_evaluations"]["invert"] == 0 and metrics["inversion"]["bytes"] > 0
+
+
+def test_a_size_cap_fails_clearly_instead_of_filling_the_disk(tmp_path):
+    from unseen.errors import UserError
+
+    with pytest.raises(UserError, match="would grow to .* over cache_max_gb = 1e-06.*cache_keep"):
+        _run(tmp_path, "a", 30, tmp_path / "cache", ["cache_max_gb=0.000001"])
+    assert not (tmp_path / "a" / "metrics.json").exists()
+
+
+def test_the_key_follows_device_and_precision():
+    from unseen.cache import inversion_key
+
+    images = torch.zeros(2, 3, 4, 4)
+    keys = {inversion_key("m", images, "stride:10", d, p) for d in ("cpu", "cuda") for p in ("fp32", "bf16")}
+    assert len(keys) == 4
+
+
+def test_a_waiting_job_takes_the_point_it_needs_from_the_lock_holder(tmp_path):
+    """Two jobs on one key: the second waits on the lock and does not invert again."""
+    import threading
+
+    from unseen import ddim
+    from unseen.cache import invert_cached
+
+    class Slow(torch.nn.Module):
+        config = type("C", (), {"in_channels": 3})()
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x, t):
+            time.sleep(0.05)
+            return type("O", (), {"sample": 0.1 * x * self.w})()
+
+
+    ac = torch.linspace(0.999, 0.01, 1000, dtype=torch.float64)
+    images = torch.rand(3, 3, 4, 4)
+    grid = list(range(0, 201, 10))
+    preds = [ddim.NoisePredictor(Slow(), ac), ddim.NoisePredictor(Slow(), ac)]
+    results = {}
+
+    def job(i, g):
+        results[i] = invert_cached(preds[i], images, g, tmp_path, "key")
+
+    a = threading.Thread(target=job, args=(0, grid))
+    a.start()
+    time.sleep(0.2)  # job 0 holds the lock and walks to 200; job 1 needs 100
+    b = threading.Thread(target=job, args=(1, grid[:11]))
+    b.start()
+    a.join()
+    b.join()
+    assert preds[0].evaluations == 3 * 20 and preds[1].evaluations == 0
+    assert results[1][1]["steps_run"] == 0
+    alone = ddim.invert_to(ddim.NoisePredictor(Slow(), ac), images, grid[:11])
+    torch.testing.assert_close(results[1][0], alone, rtol=0, atol=0)
+    assert not (tmp_path / "inversions" / "key" / ".lock").exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_broken(tmp_path):
+    import socket
+
+    from unseen.cache import invert_cached
+    from unseen import ddim
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "inversions" / "key"
+    folder.mkdir(parents=True)
+    (folder / ".lock").write_text(f"{socket.gethostname()} {dead.pid} -")
+    unet = torch.nn.Conv2d(3, 3, 1)
+    unet.config = type("C", (), {"in_channels": 3})()
+
+    class Wrap(torch.nn.Module):
+        config = unet.config
+
+        def __init__(self):
+            super().__init__()
+            self.conv = unet
+
+        def forward(self, x, t):
+            return type("O", (), {"sample": self.conv(x)})()
+
+    pred = ddim.NoisePredictor(Wrap(), torch.linspace(0.999, 0.01, 1000, dtype=torch.float64))
+    _, info = invert_cached(pred, torch.rand(2, 3, 4, 4), [0, 10, 20], tmp_path, "key")
+    assert info["steps_run"] == 2
+
+
+@pytest.mark.slow
+def test_two_parallel_submitit_local_jobs_spend_one_inversion(tmp_path):
+    """hydra/launcher=submitit_local runs the jobs in parallel processes; the lock makes them share one walk."""
+    import csv
+    import json
+
+    args = ["-m", "hydra/launcher=submitit_local", "logger=none", "mixing.t_M=100,200", "target.num_references=20",
+            "target.num_eval=16", "sampler.count=4", "mixing.reconstruct=0", "progress=false",
+            f"cache_dir={tmp_path}/cache", f"hydra.sweep.dir={tmp_path}/sweep"]
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    invert = sum(json.loads((tmp_path / "sweep" / r["job"] / "metrics.json").read_text())["unet_evaluations"]["invert"]
+                 for r in rows)
+    assert invert == 20 * 20  # one walk to t_M = 200, shared
+
+
+def test_a_requeued_slurm_job_breaks_its_own_old_lock_and_resumes(tmp_path, monkeypatch):
+    """Preempted, submitit requeues the same job (the launcher's checkpoint resubmits it with the same
+    arguments, so the same output folder and key); the new process finds its old lock and the cache."""
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
+
+    from unseen.cache import _lock_is_stale
+
+    launcher = BaseSubmititLauncher.__new__(BaseSubmititLauncher)
+    resubmission = launcher.checkpoint(["mixing.t_M=100"], "dir", 0, "id", {})
+    assert resubmission.function is launcher and resubmission.args[0] == ["mixing.t_M=100"]
+    lock = tmp_path / ".lock"
+    lock.write_text("othernode 12345 777")  # written on another node, before the preemption
+    monkeypatch.setenv("SLURM_JOB_ID", "777")
+    assert _lock_is_stale(lock, stale_after=1e9)
+    monkeypatch.setenv("SLURM_JOB_ID", "778")  # another job's lock is respected
+    assert not _lock_is_stale(lock, stale_after=1e9)

@@ -1,15 +1,24 @@
-"""A content-addressed cache of inverted references, shared by runs.
+"""A content-addressed cache of inverted references, shared by runs, processes and nodes.
 
-The key is (model identity, the reference images' bytes, the grid's definition). Inside a key's
-folder every grid point the inversion passed is one file, ``t0200.safetensors``, written
-atomically (temporary file + rename), so:
+The key is (model identity, the reference images' bytes, the grid's definition, device and
+precision: bf16 on a GPU and fp32 on a CPU give different latents). Inside a key's folder a grid
+point is one file, ``t0200.safetensors``, written atomically (temporary file + rename), so:
 
 * a sweep over bandwidth (same t_M) inverts once;
 * on a fixed-stride grid (``mixing.stride``), a sweep over t_M inverts once up to the largest
   t_M in total: a run for t_M = 400 that finds t = 200 cached continues from there, since DDIM
   inversion is a sequential walk and the latent at 200 is all it needs;
-* a killed run resumes from the last point it wrote, and two runs racing on an empty cache both
-  write identical bytes under the same names, never a torn file.
+* a killed (or preempted and requeued) run resumes from the furthest point written;
+* jobs that need the same key at the same time do not each invert: the first takes the key's
+  lock file and walks; the others wait, take the point they need as soon as it is written, or
+  continue the walk when the lock is released. A lock whose holder died (its pid is gone on this
+  host, it was this Slurm job's before a requeue, or it has not advanced for ``UNSEEN_LOCK_STALE``
+  seconds, default 900) is broken.
+
+``keep`` bounds the disk: None keeps every grid point; N keeps the multiples of N, the final
+point and the furthest point reached (for resuming), so a t_M sweep on multiples of N still
+inverts once. ``max_bytes`` caps the cache folder: a write that would pass it fails with a clear
+message instead of filling the disk.
 """
 
 from __future__ import annotations
@@ -17,23 +26,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from unseen import ddim
+from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
+
+LOCK = ".lock"
+POLL_SECONDS = 0.5
 
 
 def images_digest(images: torch.Tensor) -> str:
     return hashlib.sha256(images.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:20]
 
 
-def inversion_key(model_identity: str, images: torch.Tensor, grid_spec: str) -> str:
-    text = f"{model_identity}|{images_digest(images)}|{tuple(images.shape)}|{grid_spec}"
+def inversion_key(model_identity: str, images: torch.Tensor, grid_spec: str, device: str = "cpu",
+                  precision: str = "fp32") -> str:
+    text = f"{model_identity}|{images_digest(images)}|{tuple(images.shape)}|{grid_spec}|{device}|{precision}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -49,10 +65,7 @@ def _read(path: Path) -> torch.Tensor | None:
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for torn files
         log.warning("inversion cache: %s is damaged (%s: %s); removing it and recomputing", path,
                     type(err).__name__, str(err).splitlines()[0] if str(err) else "")
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        path.unlink(missing_ok=True)
         return None
 
 
@@ -67,28 +80,121 @@ def _write_atomic(tensor: torch.Tensor, path: Path) -> None:
             os.unlink(tmp)
 
 
-def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int], cache_dir: Path | None,
-                  key: str, progress: bool = False) -> tuple[torch.Tensor, dict]:
-    """The latents at grid[-1], inverting only the part of ``grid`` the cache does not hold yet.
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
 
-    Returns (latents, info) with info = {"key", "resumed_from", "steps_run"}.
-    """
-    if cache_dir is None:
-        return ddim.invert(predictor, images, grid, progress)[-1], {"key": None, "resumed_from": 0,
-                                                                   "steps_run": len(grid) - 1}
-    folder = Path(cache_dir) / "inversions" / key
-    folder.mkdir(parents=True, exist_ok=True)
-    start, x = 0, images
+
+def _furthest(folder: Path, grid: list[int], images: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """(k, latent at grid[k]) for the furthest readable cached point; (0, images) when there is none."""
     for k in range(len(grid) - 1, 0, -1):
         if _point(folder, grid[k]).is_file():
             cached = _read(_point(folder, grid[k]))
             if cached is not None:
-                start, x = k, cached
-                break
-    if start == len(grid) - 1:
-        return x, {"key": key, "resumed_from": grid[-1], "steps_run": 0}
-    if start:
-        log.info("inversion cache: continuing from t = %d (%s)", grid[start], folder)
-    trajectory = ddim.invert(predictor, x, grid[start:], progress,
-                             on_step=lambda t, latent: _write_atomic(latent, _point(folder, t)))
-    return trajectory[-1], {"key": key, "resumed_from": grid[start], "steps_run": len(grid) - 1 - start}
+                return k, cached
+    return 0, images
+
+
+# --- the lock -----------------------------------------------------------------------------------------------
+
+
+def _owner() -> str:
+    # A Slurm job requeued after preemption keeps its SLURM_JOB_ID: its new life recognises its old lock.
+    return f"{socket.gethostname()} {os.getpid()} {os.environ.get('SLURM_JOB_ID', '-')}"
+
+
+def _try_lock(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(_owner())
+    return True
+
+
+def _lock_is_stale(lock: Path, stale_after: float) -> bool:
+    try:
+        host, pid, slurm_job = lock.read_text().split()
+        age = time.time() - lock.stat().st_mtime
+    except (OSError, ValueError):
+        return False  # gone, or being written: look again
+    if slurm_job != "-" and slurm_job == os.environ.get("SLURM_JOB_ID") and pid != str(os.getpid()):
+        return True  # this job's own lock from before it was preempted and requeued
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+    return age > stale_after
+
+
+def _stale_after() -> float:
+    return float(os.environ.get("UNSEEN_LOCK_STALE", 900))
+
+
+# --- the walk -----------------------------------------------------------------------------------------------
+
+
+def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int], cache_dir: Path | None,
+                  key: str, progress: bool = False, keep: int | None = None, max_bytes: int | None = None
+                  ) -> tuple[torch.Tensor, dict]:
+    """The latents at grid[-1], inverting only the part of ``grid`` the cache does not hold yet.
+
+    Returns (latents, info) with info = {"key", "resumed_from", "steps_run", "waited_seconds", "bytes"}.
+    """
+    if cache_dir is None:
+        return ddim.invert_to(predictor, images, grid, progress), {"key": None, "resumed_from": 0,
+                                                                   "steps_run": len(grid) - 1}
+    folder = Path(cache_dir) / "inversions" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    lock, last = folder / LOCK, len(grid) - 1
+    started, announced = time.monotonic(), False
+    while True:
+        if _point(folder, grid[-1]).is_file():  # done by us earlier, or by a job we waited for
+            x = _read(_point(folder, grid[-1]))
+            if x is not None:
+                return x, _info(key, grid[-1], 0, started, folder)
+        if _try_lock(lock):
+            break
+        if _lock_is_stale(lock, _stale_after()):
+            log.warning("inversion cache: breaking the stale lock %s (%s)", lock, lock.read_text(errors="replace"))
+            lock.unlink(missing_ok=True)
+            continue
+        if not announced:
+            log.info("inversion cache: another job is inverting into %s; waiting for it", folder)
+            announced = True
+        time.sleep(POLL_SECONDS)
+    try:
+        start, x = _furthest(folder, grid, images)
+        if start == last:
+            return x, _info(key, grid[-1], 0, started, folder)
+        if start:
+            log.info("inversion cache: continuing from t = %d (%s)", grid[start], folder)
+        previous = [grid[start]]
+
+        def write(t: int, latent: torch.Tensor) -> None:
+            if max_bytes is not None:
+                need = folder_bytes(folder.parent) + latent.numel() * latent.element_size()
+                if need > max_bytes:
+                    raise UserError(f"the inversion cache {folder.parent} would grow to {need / 1e9:.2f} GB, over "
+                                    f"cache_max_gb = {max_bytes / 1e9:g}: raise cache_max_gb, keep fewer points "
+                                    f"(cache_keep=100), or delete old keys there")
+            _write_atomic(latent, _point(folder, t))
+            os.utime(lock)  # the heartbeat that tells waiters the walk is alive
+            # Only the current point is kept beyond the keep rule: it is where a killed walk resumes.
+            if keep is not None and previous[0] % keep and previous[0] != 0:
+                _point(folder, previous[0]).unlink(missing_ok=True)
+            previous[0] = t
+
+        x = ddim.invert_to(predictor, x, grid[start:], progress, on_step=write)
+        return x, _info(key, grid[start], last - start, started, folder)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _info(key: str, resumed_from: int, steps_run: int, started: float, folder: Path) -> dict:
+    return {"key": key, "resumed_from": resumed_from, "steps_run": steps_run,
+            "waited_seconds": round(time.monotonic() - started, 3) if steps_run == 0 else 0.0,
+            "bytes": folder_bytes(folder)}

@@ -44,6 +44,7 @@ def _job(cfg: DictConfig) -> float | None:
     from unseen.pipeline import run
     from unseen.report import summary
 
+    wire()  # again: a launcher (submitit) may run the job in a fresh process that never ran main()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = run(cfg, group=_sweep_group())

@@ -102,25 +102,36 @@ class NoisePredictor:
         return eps
 
 
-def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: bool = False,
-           on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """DDIM-invert along ``grid`` (increasing) from ``x0``, the latent at grid[0] (0 for clean images).
-
-    Returns the latents at EVERY grid point, shape (len(grid), N, C, H, W), float32; index 0 is x0
-    itself and index k the latent at time grid[k], so one inversion to the largest t_M of a sweep
-    serves every smaller t_M on the grid. ``on_step(t, latent)`` sees each new point as it is made.
-    """
+def invert_to(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: bool = False,
+              on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """DDIM-invert along ``grid`` (increasing) from ``x0``, the latent at grid[0] (0 for clean images), and
+    return the latent at grid[-1], float32. Only the current point is held: ``on_step(t, latent)`` sees each
+    new point as it is made (the cache writes the ones it keeps), so memory does not grow with the steps."""
     _check_grid(grid, model.num_train_timesteps, start_anywhere=True)
     x = x0.to(torch.float32).contiguous()  # see NoisePredictor: the layout is part of the arithmetic
-    trajectory = [x]
     for a, b in tqdm(list(zip(grid[:-1], grid[1:])), desc="invert", disable=not progress, leave=False):
         xa = x.to(torch.float64)
         # Each step runs in float64; the point it lands on is kept in float32, the precision it is stored
         # and cached in, so a walk resumed from a cached point is bit-identical to an uninterrupted one.
         x = ddim_step(xa, model(xa, a), model.alpha_bar(a), model.alpha_bar(b)).float()
-        trajectory.append(x)
+        del xa
         if on_step is not None:
             on_step(b, x)
+    return x
+
+
+def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: bool = False,
+           on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """``invert_to`` that returns the latents at EVERY grid point, shape (len(grid), N, C, H, W); index 0 is
+    x0 itself. For studies on small images: it holds len(grid) x N latents (use ``invert_to`` at scale)."""
+    trajectory = [x0.to(torch.float32).contiguous()]
+
+    def keep(t: int, x: torch.Tensor) -> None:
+        trajectory.append(x)
+        if on_step is not None:
+            on_step(t, x)
+
+    invert_to(model, x0, grid, progress, keep)
     return torch.stack(trajectory)
 
 

@@ -123,6 +123,8 @@ def preflight(cfg: DictConfig) -> None:
         raise UserError(f"eval.feature must be one of {', '.join(ev.feature_names())} or none, got {e.feature!r}")
     if e.feature == "inception":
         ev.inception_weights(e.inception_weights)
+    if cfg.cache_keep is not None and cfg.cache_keep < 1:
+        raise UserError(f"cache_keep must be >= 1 (keep the multiples of it) or null (keep all), got {cfg.cache_keep}")
     if cfg.cache_dir:
         writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir (set by $UNSEEN_CACHE)")
 
@@ -266,9 +268,10 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     if not own_prior:
         log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
         with stages.stage("invert", predictor):
-            key = inversion_key(model.identity, refs, grid_spec)
+            key = inversion_key(model.identity, refs, grid_spec, device.type, mc.precision)
+            max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
             ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key,
-                                                              cfg.progress)
+                                                              cfg.progress, cfg.cache_keep, max_bytes)
     recon = None
     if cfg.mixing.reconstruct > 0 and not own_prior:
         n = min(cfg.mixing.reconstruct, len(refs))
