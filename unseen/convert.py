@@ -118,10 +118,9 @@ class Mapping:
         self.target[dst] = transform(self.state[src])
 
     def params(self, src: str, dst: str, transform: Transform = lambda x: x) -> None:
-        """weight and (where present) bias of one layer."""
+        """weight and bias of one layer (every layer of both originals has a bias)."""
         self.take(f"{src}.weight", f"{dst}.weight", transform)
-        if f"{src}.bias" in self.state:
-            self.take(f"{src}.bias", f"{dst}.bias", transform)
+        self.take(f"{src}.bias", f"{dst}.bias", transform)
 
     def check_all_used(self) -> None:
         unused = sorted(k for k in self.state if k not in self.used)
@@ -347,6 +346,13 @@ def ddpm_mapping(state: dict[str, torch.Tensor], layout: dict) -> Mapping:
 # --- putting it together --------------------------------------------------------------------------------------
 
 
+def _check_expressible(config: dict, base: int) -> None:
+    if config["block_out_channels"][0] != base:
+        raise UserError(f"the first level has {config['block_out_channels'][0]} channels but the stem {base} "
+                        f"(channel multiplier {config['block_out_channels'][0] / base:g} at the top level): diffusers' "
+                        f"UNet2DModel ties the stem, the time embedding and the first level to one width")
+
+
 def convert_state(kind: str, state: dict[str, torch.Tensor], image_size: int = 256, num_head_channels: int = 64):
     """(UNet2DModel with the converted weights, DDPMScheduler, layout) for a state dict of ``kind``."""
     from diffusers import DDPMScheduler, UNet2DModel
@@ -360,9 +366,11 @@ def convert_state(kind: str, state: dict[str, torch.Tensor], image_size: int = 2
     try:
         if kind == "adm":
             config, layout = adm_config(state, image_size, num_head_channels)
+            _check_expressible(config, state["input_blocks.0.0.weight"].shape[0])
             mapping = adm_mapping(state, layout, num_head_channels)
         else:
             config, layout = ddpm_config(state, image_size)
+            _check_expressible(config, state["conv_in.weight"].shape[0])
             mapping = ddpm_mapping(state, layout)
     except KeyError as err:
         raise UserError(f"the checkpoint lacks {err}, which a {kind} model of the layout read from it needs") from err
