@@ -160,3 +160,29 @@ def test_non_finite_model_output_is_an_error(alphas_cumprod):
 
     with pytest.raises(NonFiniteError, match="NaN"):
         ddim.invert(ddim.NoisePredictor(Broken(), alphas_cumprod), torch.zeros(1, 3, 4, 4), [0, 10])
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "sample"])
+def test_v_and_x0_models_are_converted_to_eps_as_diffusers_does(prediction_type, random_unet, alphas_cumprod):
+    """A v- or x0-predicting UNet gives the same DDIM step as diffusers' DDIMScheduler told its prediction_type."""
+    kwargs = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02,
+                  clip_sample=False, set_alpha_to_one=True, prediction_type=prediction_type)
+    scheduler = DDIMScheduler(**kwargs)
+    scheduler.set_timesteps(50)
+    predictor = ddim.NoisePredictor(random_unet, alphas_cumprod, prediction_type=prediction_type)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    t, prev = 500, 480
+    with torch.no_grad():
+        output = random_unet(x, torch.full((2,), t)).sample
+    theirs = scheduler.step(output, t, x, eta=0.0).prev_sample
+    ours = ddim.ddim_step(x.double(), predictor(x.double(), t), alphas_cumprod[t], alphas_cumprod[prev])
+    assert (ours.float() - theirs).abs().max() < 1e-4
+    plain = ddim.NoisePredictor(random_unet, alphas_cumprod)(x.double(), t)
+    assert (plain - predictor(x.double(), t)).abs().max() > 0.1  # never run silently as if it predicted eps
+
+
+def test_an_unknown_prediction_type_is_refused(random_unet, alphas_cumprod):
+    from unseen.errors import UserError
+
+    with pytest.raises(UserError, match="prediction_type 'flow'"):
+        ddim.NoisePredictor(random_unet, alphas_cumprod, prediction_type="flow")

@@ -13,8 +13,16 @@ from omegaconf import MISSING
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder
-    source: str = MISSING
+    # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder; or None with `checkpoint`
+    source: Optional[str] = None
+    # A raw checkpoint of the paper's (adm: guided-diffusion; ddpm: the original DDPM), converted on first use into
+    # the cache (keyed by the file's sha256) and loaded from there: see `python -m unseen.convert`. Required
+    # (MISSING) unless a model config says `checkpoint: null`: OmegaConf cannot merge "???" over a default.
+    checkpoint: Optional[str] = MISSING
+    checkpoint_kind: Optional[str] = None  # adm | ddpm
+    image_size: int = 256  # what the checkpoint's weights cannot say: its resolution ...
+    num_head_channels: int = 64  # ... and (adm) the channels per attention head
+    published: Optional[str] = None  # where the checkpoint file is published, for the error when it is missing
     subfolder: Optional[str] = "unet"  # where the UNet2DModel lives inside `source`
     scheduler_subfolder: Optional[str] = "scheduler"
     revision: Optional[str] = None
@@ -75,7 +83,8 @@ class SamplerConfig:
 
 @dataclass
 class EvalConfig:
-    feature: str = "domain"  # none | domain (the tiny world's classifier) | inception (torch-fidelity's FID net)
+    # none | domain (the tiny world's classifier) | inception (torch-fidelity's FID net) | unet (the model's own h-space)
+    feature: str = "domain"
     inception_weights: Optional[str] = None  # a local pt_inception-2015-12-05-6726825d.pth
     kid_subset: int = 50
     kid_subsets: int = 100

@@ -19,7 +19,9 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from unseen.errors import NonFiniteError
+from unseen.errors import NonFiniteError, UserError
+
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 def ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a: torch.Tensor | float,
@@ -59,7 +61,9 @@ def stride_grid(t_max: int, stride: int) -> list[int]:
 class NoisePredictor:
     """eps_theta(x, t) of a diffusers UNet2DModel, in float64, counting its evaluations.
 
-    Models with learned variance output 2C channels; the first C are epsilon.
+    Models with learned variance output 2C channels; the first C are epsilon. A model trained to predict
+    v (``v_prediction``) or x0 (``sample``) is converted to epsilon at its own time t, never run as if it
+    predicted epsilon: eps = sqrt(a) v + sqrt(1 - a) x, or eps = (x - sqrt(a) x0) / sqrt(1 - a).
     """
 
     unet: torch.nn.Module
@@ -67,11 +71,15 @@ class NoisePredictor:
     batch_size: int = 64
     evaluations: int = 0  # images passed through the UNet, summed over calls
     model_dtype: torch.dtype = torch.float32
+    prediction_type: str = "epsilon"  # epsilon | v_prediction | sample: what the UNet was trained to predict
     _channels: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.alphas_cumprod = self.alphas_cumprod.to(torch.float64)
         self._channels = self.unet.config.in_channels
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise UserError(f"the model's scheduler declares prediction_type {self.prediction_type!r}; supported: "
+                            f"{', '.join(PREDICTION_TYPES)}")
 
     @property
     def device(self) -> torch.device:
@@ -96,6 +104,11 @@ class NoisePredictor:
         # changes the UNet's summation order, so a walk resumed from a cached (NCHW) latent would differ
         # in the last bit from an uninterrupted one.
         eps = torch.cat(out).contiguous()
+        if self.prediction_type != "epsilon":
+            a = self.alphas_cumprod[t]
+            x64 = x.to(eps.device, torch.float64)
+            eps = (a.sqrt() * eps + (1 - a).sqrt() * x64 if self.prediction_type == "v_prediction"
+                   else (x64 - a.sqrt() * eps) / (1 - a).sqrt())
         if not torch.isfinite(eps).all():
             raise NonFiniteError(f"the model returned NaN/inf at t = {t}: check the checkpoint and the dtype "
                                  f"(try precision=fp32)")

@@ -65,11 +65,36 @@ def inception_weights(path: str | None) -> Path:
 
 
 def feature_names() -> list[str]:
-    return ["inception", *registry.feature_names()]
+    return ["inception", "unet", *registry.feature_names()]
 
 
-def feature_network(name: str, device: torch.device, weights: str | None = None) -> FeatureNetwork:
-    """``inception`` (torch-fidelity's FID network, from a local weights file) or a registered plug-in's."""
+class MidBlockFeatures(nn.Module):
+    """The UNet's own middle-block activations ("h-space", which the paper's code extracts) of clean images
+    (t = 0), averaged over space: an offline feature space for ANY model. Scores in it compare runs of the
+    same model with each other; they are not Inception FIDs and not comparable across models."""
+
+    def __init__(self, unet: nn.Module):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        captured = {}
+        handle = self.unet.mid_block.register_forward_hook(lambda m, i, out: captured.setdefault("h", out))
+        try:
+            self.unet(x.to(self.unet.dtype), torch.zeros(len(x), dtype=torch.long, device=x.device))
+        finally:
+            handle.remove()
+        return captured["h"].float().mean(dim=(2, 3))
+
+
+def feature_network(name: str, device: torch.device, weights: str | None = None, unet: nn.Module | None = None,
+                    model_identity: str = "") -> FeatureNetwork:
+    """``inception`` (torch-fidelity's FID network, from a local weights file), ``unet`` (the model's own
+    middle block; needs ``unet``) or a registered plug-in's."""
+    if name == "unet":
+        if unet is None:
+            raise UserError("eval.feature=unet needs the model")
+        return FeatureNetwork(MidBlockFeatures(unet), unet.config.block_out_channels[-1], f"unet-{model_identity}")
     if name == "inception":
         from torchmetrics.image.fid import NoTrainInceptionV3
 

@@ -26,6 +26,7 @@ class LoadedModel:
     alphas_cumprod: torch.Tensor  # (T,) float64
     identity: str  # content hash of the weights' identity, for caches keyed by model
     source: str
+    prediction_type: str = "epsilon"  # the scheduler's: epsilon | v_prediction | sample (converted to eps)
 
     @property
     def resolution(self) -> int:
@@ -98,7 +99,8 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
                         f"local folder") from err
     unet = unet.to(device).eval().requires_grad_(False)
     identity = _identity(source, unet, revision)
-    return LoadedModel(unet, scheduler.alphas_cumprod.to(torch.float64), identity, source)
+    return LoadedModel(unet, scheduler.alphas_cumprod.to(torch.float64), identity, source,
+                       scheduler.config.get("prediction_type", "epsilon"))
 
 
 def _load_cached(where: str, subfolder: str | None, revision: str | None) -> dict | None:
@@ -136,3 +138,34 @@ def _identity(source: str, unet: UNet2DModel, revision: str | None) -> str:
         h.update(torch.stack([flat.sum(), flat.abs().sum(), flat[:: max(1, flat.numel() // 64)].sum()]).cpu()
                  .numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def checkpoint_folder(checkpoint: str, kind: str, image_size: int = 256, num_head_channels: int = 64,
+                      cache_dir: str | Path | None = None) -> Path:
+    """The diffusers folder of a raw checkpoint: converted on first use into ``cache_dir``/models, keyed by the
+    file's sha256 and the conversion options, so later runs load the converted safetensors directly."""
+    from unseen import convert
+
+    file = Path(checkpoint).expanduser()
+    if not file.is_file():
+        raise UserError(f"model.checkpoint {file} does not exist: check the path")
+    if kind not in convert.KINDS:
+        raise UserError(f"model.checkpoint_kind must be one of {', '.join(convert.KINDS)}, got {kind!r}")
+    sha = convert.file_sha256(file)
+    options = f"{kind}-{image_size}" + (f"-h{num_head_channels}" if kind == "adm" else "")
+    if cache_dir is None:
+        import tempfile
+
+        log.warning("cache_dir is null: converting %s into a temporary folder (again on every run)", file)
+        return convert.convert(kind, file, Path(tempfile.mkdtemp()) / "model", image_size, num_head_channels,
+                               force=True)
+    folder = Path(cache_dir) / "models" / f"{sha[:24]}-{options}"
+    if (folder / "unet" / "config.json").is_file():
+        return folder
+    log.info("converting %s (%s) into %s, once", file, kind, folder)
+    try:
+        return convert.convert(kind, file, folder, image_size, num_head_channels, force=True)
+    except OSError as err:
+        if (folder / "unet" / "config.json").is_file():  # another job converted it at the same moment
+            return folder
+        raise UserError(f"cannot write the converted model to {folder} ({err}): check cache_dir") from err

@@ -31,7 +31,7 @@ from unseen.data import load_target
 from unseen.errors import UserError
 from unseen.images import image_grid, psnr, to_uint8
 from unseen.geometry import CRITERIA, MODES, geometry_targets
-from unseen.models import load_model, resolve_device
+from unseen.models import checkpoint_folder, load_model, resolve_device
 from unseen.prior import VARIANCES, fit_prior
 from unseen.sources import (SOURCES, batch_generator, noise_latents, replay_latents, select_prior_draws,
                             slerp_latents)
@@ -58,6 +58,16 @@ class Stages:
 def validate(cfg: DictConfig) -> None:
     """Every check that needs no model or data, so a bad config fails before any work is done."""
     m, g, s, p = cfg.mixing, cfg.geometry, cfg.sampler, cfg.prior
+    mc = cfg.model
+    if OmegaConf.is_missing(mc, "checkpoint"):
+        raise UserError(f"model={mc.name} loads a checkpoint file: set model.checkpoint=/path/to/it "
+                        f"({mc.published or 'see the model config for where it is published'})")
+    if (mc.source is None) == (mc.checkpoint is None):
+        raise UserError("set exactly one of model.source (a diffusers folder, hub id or builtin:NAME) and "
+                        "model.checkpoint (a raw checkpoint file)")
+    if mc.checkpoint is not None and not Path(mc.checkpoint).expanduser().is_file():
+        raise UserError(f"model.checkpoint {mc.checkpoint} does not exist: check the path"
+                        + (f" ({mc.published})" if mc.published else ""))
     if m.reconstruct < 0:
         raise UserError(f"mixing.reconstruct must be >= 0, got {m.reconstruct}")
     if not 1 <= m.t_M:
@@ -241,11 +251,16 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     torch.manual_seed(cfg.seed)
     with stages.stage("load_model"):
         mc = cfg.model
-        model = load_model(mc.source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
+        source = mc.source
+        if mc.checkpoint is not None:
+            source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
+                                           cfg.cache_dir))
+        model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
     T = len(model.alphas_cumprod)
     if cfg.mixing.t_M > T - 1:
         raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
-    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype)
+    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype,
+                                    prediction_type=model.prediction_type)
     with stages.stage("load_target"):
         t = cfg.target
         num_eval = t.num_eval if cfg.eval.feature != "none" else 0
@@ -294,7 +309,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
                              for chunk in z.split(cfg.sampler.batch_size)])
     metrics["samples"] = {"count": len(samples)}
     with stages.stage("evaluate"):
-        metrics.update(evaluate(cfg, samples, target, model.resolution, device))
+        metrics.update(evaluate(cfg, samples, target, model, device))
     metrics["seconds"] = stages.seconds
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
@@ -303,17 +318,18 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     return metrics, diagnostics
 
 
-def evaluate(cfg: DictConfig, samples: torch.Tensor, target, resolution: int, device: torch.device) -> dict:
+def evaluate(cfg: DictConfig, samples: torch.Tensor, target, model, device: torch.device) -> dict:
     """Every score of the samples, each with the counts it used."""
     from unseen import evaluate as ev
 
+    resolution = model.resolution
     out = {"memorisation": ev.memorisation(samples, target.images),
            "diversity": {"pixel": ev.mean_pairwise_distance(samples), "count": len(samples)}}
     e = cfg.eval
     if e.feature != "none":
         if len(target.eval_images) < 2:
             raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
-        net = ev.feature_network(e.feature, device, e.inception_weights)
+        net = ev.feature_network(e.feature, device, e.inception_weights, model.unet, model.identity)
         if net.resolution is not None and net.resolution != resolution:
             raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
                             f"{resolution} px images: use eval=inception (or eval=none)")
