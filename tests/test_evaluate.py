@@ -36,6 +36,9 @@ def test_memorisation_and_diversity():
 
 
 def test_features_of_an_image_set_are_cached(tmp_path):
+    from unseen.cli import wire
+
+    wire()
     net = feature_network("domain", torch.device("cpu"))
     images = torch.rand(6, 3, 32, 32) * 2 - 1
     first = cached_features(net, images, [str(i) for i in range(6)], tmp_path)
@@ -53,3 +56,48 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
         inception_weights(None)
     (tmp_path / "w.pth").write_bytes(b"")
     assert inception_weights(str(tmp_path / "w.pth")) == tmp_path / "w.pth"
+
+
+def test_chunked_distances_equal_the_full_matrix(monkeypatch):
+    import unseen.evaluate as ev
+
+    g = torch.Generator().manual_seed(0)
+    a, r = torch.randn(50, 7, generator=g), torch.randn(30, 7, generator=g)
+    full = memorisation(a, r), mean_pairwise_distance(a)
+    monkeypatch.setattr(ev, "CHUNK", 8)  # many blocks, a ragged last one
+    chunked = memorisation(a, r), mean_pairwise_distance(a)
+    assert chunked[0] == pytest.approx(full[0], rel=1e-9) and chunked[1] == pytest.approx(full[1], rel=1e-9)
+    d = torch.cdist(a.double(), a.double())
+    assert chunked[1] == pytest.approx(float(d.sum() / (50 * 49)), rel=1e-9)
+
+
+def test_held_out_files_are_read_in_batches_and_cached_by_fingerprint(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from unseen.data import ImageFiles
+
+    files = []
+    for i in range(5):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(np.full((40, 36, 3), 40 * i, np.uint8)).save(files[-1])
+    lazy = ImageFiles(files, 32)
+    assert [len(b) for b in lazy.batches(2)] == [2, 2, 1]
+    net = feature_network("unet", torch.device("cpu"), unet=_small_unet(), model_identity="m")
+    first = cached_features(net, lazy, [str(f) for f in files], tmp_path / "c")
+    assert first.shape == (5, 32)
+    torch.testing.assert_close(first, net(torch.cat(list(lazy.batches(5)))))
+    Image.fromarray(np.zeros((40, 36, 3), np.uint8)).save(files[0])  # a changed file is a new key
+    import os
+    os.utime(files[0], ns=(1, 1))
+    assert len(list((tmp_path / "c" / "features").iterdir())) == 1
+    cached_features(net, ImageFiles(files, 32), [str(f) for f in files], tmp_path / "c")
+    assert len(list((tmp_path / "c" / "features").iterdir())) == 2
+
+
+def _small_unet():
+    from diffusers import UNet2DModel
+
+    torch.manual_seed(0)
+    return UNet2DModel(sample_size=32, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D")).eval()

@@ -36,6 +36,7 @@ class TargetConfig:
     kind: str = "tiny"  # tiny (a built-in domain) | folder (a folder of images)
     domain: Optional[str] = None  # tiny: one of unseen.world.DOMAINS
     path: Optional[str] = None  # folder: where the images are
+    eval_path: Optional[str] = None  # folder: score against this folder instead (e.g. all of FFHQ), references excluded
     num_references: int = 64  # K, the images that are inverted
     num_eval: int = 256  # held-out images the samples are scored against (never the references)
     seed: int = 0  # tiny: image stream; folder: the seeded split into references and held-out images

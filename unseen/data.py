@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from unseen import registry
 from unseen.errors import UserError
@@ -18,11 +18,42 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".g
 
 
 @dataclass
+class ImageFiles:
+    """Images on disk, read batch by batch when they are used: 50,000 held-out images are never in memory
+    at once (at 256 px that would be 39 GB)."""
+
+    files: list[Path]
+    resolution: int
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def batches(self, size: int):
+        for i in range(0, len(self.files), size):
+            yield _stack([load_image(f, self.resolution) for f in self.files[i:i + size]], self.resolution)
+
+    def fingerprint(self) -> str:
+        """Names, sizes and modification times: changes when any file does, without reading the pixels."""
+        import hashlib
+
+        h = hashlib.sha256(str(self.resolution).encode())
+        for f in self.files:
+            st = f.stat()
+            h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:20]
+
+
+def batches(images: "torch.Tensor | ImageFiles", size: int):
+    """Batches of images in memory or on disk, alike."""
+    return images.split(size) if isinstance(images, torch.Tensor) else images.batches(size)
+
+
+@dataclass
 class Target:
     name: str
     images: torch.Tensor  # (K, 3, H, W) in [-1, 1]: the references
     ids: list[str]  # where each image came from (file name, or domain/seed/index)
-    eval_images: torch.Tensor  # held-out images of the same domain, disjoint from the references
+    eval_images: torch.Tensor | ImageFiles  # held-out images of the same domain, disjoint from the references
     eval_ids: list[str]
     domain: str | None = None  # the domain's name where a scorer can recognise it
     # images -> {domain: fraction}: a judge of which domain samples belong to, where the target kind has one
@@ -30,40 +61,54 @@ class Target:
 
 
 def load_target(kind: str, num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
-                path: str | None = None, seed: int = 0, num_eval: int = 0) -> Target:
+                path: str | None = None, seed: int = 0, num_eval: int = 0, eval_path: str | None = None) -> Target:
+    """The K references (loaded) and ``num_eval`` held-out images (read when scored). Folders: a seeded split of
+    ``path``; with ``eval_path``, the held-out images come from that folder instead (e.g. all of FFHQ), the
+    reference files excluded."""
     if num_references < 1:
         raise UserError(f"target.num_references must be >= 1, got {num_references}")
     if num_eval < 0:
         raise UserError(f"target.num_eval must be >= 0, got {num_eval}")
     if kind == "folder":
-        refs, held_out = split_files(image_files(path), num_references, num_eval, seed)
+        files = image_files(path)
+        if eval_path:
+            refs, _ = split_files(files, num_references, 0, seed)
+            exclude = {f.resolve() for f in refs}
+            pool = [f for f in image_files(eval_path, "target.eval_path") if f.resolve() not in exclude]
+            _, held_out = split_files(pool, 0, num_eval, seed, what="target.eval_path (less the references)")
+        else:
+            refs, held_out = split_files(files, num_references, num_eval, seed)
         return Target(name, _stack([load_image(f, resolution) for f in refs], resolution), [str(f) for f in refs],
-                      _stack([load_image(f, resolution) for f in held_out], resolution), [str(f) for f in held_out])
+                      ImageFiles(held_out, resolution), [str(f) for f in held_out])
+    if eval_path:
+        raise UserError(f"target.eval_path is for folder targets; target.kind={kind} has its own held-out images")
     # Any other kind is a plug-in (the tiny world registers "tiny"): same inputs, same Target out.
     return registry.target_loader(kind)(num_references, resolution, name=name, domain=domain, path=path, seed=seed,
                                         num_eval=num_eval)
 
 
-def image_files(path: str | None) -> list[Path]:
+def image_files(path: str | None, key: str = "target.path") -> list[Path]:
+    """The image files under ``path`` (recursively), sorted; listed, not opened."""
     if not path:
-        raise UserError("target.path is not set: point it to a folder of images (target.path=/data/ffhq)")
+        raise UserError(f"{key} is not set: point it to a folder of images ({key}=/data/ffhq)")
     folder = Path(path).expanduser()
     if folder.is_file():
-        raise UserError(f"target.path {folder} is a file, not a folder of images: point target.path to the folder "
+        raise UserError(f"{key} {folder} is a file, not a folder of images: point {key} to the folder "
                         f"that holds the images")
     if not folder.is_dir():
-        raise UserError(f"target folder {folder} does not exist: check target.path")
+        raise UserError(f"target folder {folder} does not exist: check {key}")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise UserError(f"target folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
-                        f"check target.path")
+                        f"check {key}")
     return files
 
 
-def split_files(files: list[Path], num_references: int, num_eval: int, seed: int) -> tuple[list[Path], list[Path]]:
+def split_files(files: list[Path], num_references: int, num_eval: int, seed: int, what: str = "the folder"
+                ) -> tuple[list[Path], list[Path]]:
     """A seeded, disjoint choice of references and held-out evaluation images."""
     if num_references + num_eval > len(files):
-        raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval} but the folder "
+        raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval} but {what} "
                         f"holds only {len(files)} images: lower them or add images")
     order = np.random.default_rng(seed).permutation(len(files))
     refs, held_out = order[:num_references], order[num_references:num_references + num_eval]
@@ -74,21 +119,43 @@ def _stack(images: list[torch.Tensor], resolution: int) -> torch.Tensor:
     return torch.stack(images) if images else torch.empty(0, 3, resolution, resolution)
 
 
+MIN_SIDE = 8  # pixels: below this an image holds too little to resize into a model's input
+
+
 def load_image(file: Path, resolution: int) -> torch.Tensor:
-    """RGB (alpha composited on white, greyscale expanded), shorter side resized, centre-cropped."""
+    """RGB in [-1, 1], (3, resolution, resolution): EXIF orientation applied; alpha composited on white;
+    greyscale, palette and CMYK converted; 16- and 32-bit integer images scaled to 8 bits (PIL would clip them
+    at 255, i.e. white); the centre square cropped, then resized, so a very wide image costs no more memory
+    than a square one."""
     try:
         with Image.open(file) as img:
             img.load()
-            if img.mode in ("RGBA", "LA", "P"):
-                img = img.convert("RGBA")
-                canvas = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(canvas, img)
-            img = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+            img = ImageOps.exif_transpose(img)
+            img = _to_rgb(img)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise UserError(f"cannot read image {file}: {err}. Remove or replace it") from err
-    scale = resolution / min(img.size)
-    size = (max(resolution, round(img.width * scale)), max(resolution, round(img.height * scale)))
-    img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left, top = (img.width - resolution) // 2, (img.height - resolution) // 2
-    img = img.crop((left, top, left + resolution, top + resolution))
+    if min(img.size) < MIN_SIDE:
+        raise UserError(f"image {file} is {img.width}x{img.height} px, too small to make a {resolution} px input "
+                        f"(at least {MIN_SIDE} px a side): remove it")
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if side != resolution:
+        img = img.resize((resolution, resolution), Image.Resampling.BICUBIC, reducing_gap=3.0)
     return to_tensor(np.asarray(img)[None])[0]
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img).astype(np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if arr.max() <= 1.0 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "P", "PA") or (img.mode in ("RGB", "L") and "transparency" in img.info):
+        img = img.convert("RGBA")
+        canvas = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(canvas, img)
+    return img.convert("RGB")

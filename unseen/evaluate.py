@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from unseen import registry
+from unseen.data import batches
 from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,11 @@ class FeatureNetwork(nn.Module):
         self.resolution = resolution
 
     @torch.no_grad()
-    def forward(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    def forward(self, images, batch_size: int = 64) -> torch.Tensor:
+        """Features of a tensor of images or of an ``ImageFiles`` set, batch by batch: only the features stay."""
         device = next(self.net.parameters()).device
         return torch.cat([self.net(self._to_input(chunk.to(device))).double().cpu()
-                          for chunk in images.split(batch_size)])
+                          for chunk in batches(images, batch_size)])
 
 
 def inception_weights(path: str | None) -> Path:
@@ -106,12 +108,16 @@ def feature_network(name: str, device: torch.device, weights: str | None = None,
     return factory(device)
 
 
-def cached_features(net: FeatureNetwork, images: torch.Tensor, ids: list[str], cache_dir: Path | None) -> torch.Tensor:
-    """Features of a fixed image set, computed once per (feature network, images) and reused by every run."""
+def cached_features(net: FeatureNetwork, images, ids: list[str], cache_dir: Path | None) -> torch.Tensor:
+    """Features of a fixed image set (a tensor, or ``ImageFiles`` read in batches), computed once per (feature
+    network, images) and reused by every run."""
     if cache_dir is None:
         return net(images)
-    key = hashlib.sha256("\n".join([net.name, str(tuple(images.shape))] + ids).encode())
-    key.update(images[:: max(1, len(images) // 16)].float().numpy().tobytes())  # ids alone may not pin the pixels
+    if isinstance(images, torch.Tensor):
+        key = hashlib.sha256("\n".join([net.name, str(tuple(images.shape))] + ids).encode())
+        key.update(images[:: max(1, len(images) // 16)].float().numpy().tobytes())  # ids alone may not pin pixels
+    else:
+        key = hashlib.sha256("\n".join([net.name, images.fingerprint()] + ids).encode())
     path = Path(cache_dir) / "features" / f"{net.name}-{key.hexdigest()[:20]}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
@@ -158,19 +164,39 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 100, kid_s
             "kid_subset_size": subset, "num_real": len(real), "num_fake": len(fake)}
 
 
+CHUNK = 512  # rows of a distance matrix held at once: N x N is never formed (N = 50,000 would be 20 GB)
+
+
+def _distances(a: torch.Tensor, b: torch.Tensor):
+    """(start, block) over row blocks of the a-to-b Euclidean distance matrix, in float64."""
+    b = b.double()
+    for start in range(0, len(a), CHUNK):
+        yield start, torch.cdist(a[start:start + CHUNK].double(), b)
+
+
 def mean_pairwise_distance(x: torch.Tensor) -> float:
-    flat = x.reshape(len(x), -1).double()
-    d = torch.cdist(flat, flat)
+    flat = x.reshape(len(x), -1)
     n = len(x)
-    return float(d.sum() / (n * (n - 1))) if n > 1 else float("nan")
+    if n < 2:
+        return float("nan")
+    return float(sum(block.sum() for _, block in _distances(flat, flat)) / (n * (n - 1)))
+
+
+def nearest_distances(a: torch.Tensor, b: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
+    """Each row of ``a``'s distance to its nearest row of ``b`` (to another row, with ``exclude_self``)."""
+    out = []
+    for start, block in _distances(a, b):
+        if exclude_self:
+            rows = torch.arange(len(block))
+            block[rows, start + rows] = float("inf")
+        out.append(block.min(1).values)
+    return torch.cat(out)
 
 
 def memorisation(samples: torch.Tensor, refs: torch.Tensor) -> dict:
-    s, r = samples.reshape(len(samples), -1).double(), refs.reshape(len(refs), -1).double()
-    to_ref = torch.cdist(s, r).min(1).values
-    rr = torch.cdist(r, r)
-    rr.fill_diagonal_(float("inf"))
-    ref_nn = rr.min(1).values.mean()
+    s, r = samples.reshape(len(samples), -1), refs.reshape(len(refs), -1)
+    to_ref = nearest_distances(s, r)
+    ref_nn = nearest_distances(r, r, exclude_self=True).mean()
     ratio = to_ref / ref_nn
     return {"mean_ratio": float(ratio.mean()), "fraction_below_0.5": float((ratio < 0.5).double().mean()),
             "reference_nn_distance": float(ref_nn), "num_samples": len(samples), "num_references": len(refs)}

@@ -265,7 +265,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
         t = cfg.target
         num_eval = t.num_eval if cfg.eval.feature != "none" else 0
         target = load_target(t.kind, t.num_references, model.resolution, name=t.name, domain=t.domain, path=t.path,
-                             seed=t.seed, num_eval=num_eval)
+                             seed=t.seed, num_eval=num_eval, eval_path=t.eval_path)
     refs = target.images
     mx = cfg.mixing
     if mx.steps:
