@@ -172,3 +172,34 @@ def test_a_model_folder_error_names_the_fix(tmp_path):
 
     with pytest.raises(UserError, match="could not load .* must be a diffusers folder .*python -m unseen.convert"):
         load_model(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_the_console_script_runs_from_any_folder_after_a_non_editable_install(tmp_path):
+    """`pip install .` (a wheel, not editable) into a fresh environment whose only other packages are this one's
+    dependencies: the configs ship inside the package and `unseen` runs the default job from a temporary folder."""
+    import site
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"),
+                    str(ROOT)], check=True, timeout=600, capture_output=True)
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
+    py = env_dir / "bin" / "python"
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # the dependencies come from this environment (a .pth line is not an editable finder: our checkout stays out)
+    deps = [p for p in {sysconfig.get_paths()["purelib"], *site.getsitepackages()} if "site-packages" in p]
+    Path(purelib, "deps.pth").write_text("\n".join(deps) + "\n")
+    (wheel,) = (tmp_path / "wheel").glob("unseen-*.whl")
+    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, timeout=300,
+                   capture_output=True)
+    where = tmp_path / "elsewhere"
+    where.mkdir()
+    located = subprocess.run([str(py), "-c", "import unseen; print(unseen.__file__)"], cwd=where, capture_output=True,
+                             text=True, check=True).stdout
+    assert str(env_dir) in located and str(ROOT) not in located
+    proc = subprocess.run([str(env_dir / "bin" / "unseen"), *SMALL, "hydra.run.dir=out"], cwd=where,
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (where / "out" / "metrics.json").is_file() and "classifier: smileys" in proc.stdout

@@ -41,6 +41,14 @@ def test_a_run_writes_its_results(small_run):
     f = metrics["fid_kid"]
     assert f["feature"] == "domain" and f["num_real"] == 32 and f["num_fake"] == 8 and f["fid"] > 0
     assert metrics["memorisation"]["num_samples"] == 8 and metrics["memorisation"]["num_references"] == 20
+    import diffusers
+
+    import unseen
+
+    p = metrics["provenance"]
+    assert p["unseen"] == unseen.__version__ and p["torch"] == torch.__version__ and p["diffusers"] == diffusers.__version__
+    assert p["model_fingerprint"] == metrics["model_identity"] and p["device"] == "cpu" and p["device_name"]
+    assert p["git"] is None or len(p["git"]["commit"]) == 40
 
 
 def test_same_seed_same_samples(small_run, tmp_path):

@@ -310,6 +310,9 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     metrics["samples"] = {"count": len(samples)}
     with stages.stage("evaluate"):
         metrics.update(evaluate(cfg, samples, target, model, device))
+    from unseen.provenance import provenance
+
+    metrics["provenance"] = provenance(device, model.identity, source)
     metrics["seconds"] = stages.seconds
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
