@@ -1,4 +1,4 @@
-"""Dependencies run one way (DESIGN.md section 3b): only the CLI wiring imports the tiny world, and the tiny
+"""Dependencies run one way (docs/design.md section 5): only the CLI wiring imports the tiny world, and the tiny
 world never imports the pipeline or the CLI. Read from the source, so a new import that breaks it fails here."""
 
 import ast

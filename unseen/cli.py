@@ -1,6 +1,6 @@
 """The command line: ``unseen [group=choice ...] [key=value ...]``, the same arguments as ``python run.py``.
 
-This is the one module that wires concrete parts (DESIGN.md section 3b): it plugs the tiny world
+This is the one module that wires concrete parts (docs/design.md section 5): it plugs the tiny world
 into the registry, then hands the command line to Hydra. Before Hydra makes any folder it checks
 what can be checked without a model (the config composes, every value is valid, the output and
 cache folders are writable, files such as the Inception weights exist), so bad input costs

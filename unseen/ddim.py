@@ -1,6 +1,6 @@
 """Deterministic DDIM (eta = 0): the step, the time grid, ``invert`` and ``generate``.
 
-DESIGN.md section 1. One increasing grid of integer times 0 = s_0 < ... < s_n = t_M;
+docs/design.md section 1. One increasing grid of integer times 0 = s_0 < ... < s_n = t_M;
 inversion walks it upwards, generation downwards and then one last step to "time -1"
 (alpha_bar = 1, the clean image). The noise is always predicted at the *current* point,
 as the paper's code does (diffusers' inverse pipelines predict it at the next time instead).

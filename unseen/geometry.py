@@ -1,4 +1,4 @@
-"""Geometric selection of prior draws (DESIGN.md section 1, "Geometry").
+"""Geometric selection of prior draws (docs/design.md section 1, "Geometry").
 
 For a candidate z and a random subset r_1..r_m of the references:
 

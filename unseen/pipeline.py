@@ -1,4 +1,4 @@
-"""The method end to end, one plain function per stage (DESIGN.md section 2):
+"""The method end to end, one plain function per stage (docs/design.md section 2):
 
     load_model -> load_target -> invert -> fit_prior / geometry_targets
                -> draw -> select (geometry) -> generate -> evaluate -> write

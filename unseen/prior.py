@@ -1,4 +1,4 @@
-"""The Gaussian prior over inverted latents: ``fit_prior`` and ``draw`` (DESIGN.md section 1).
+"""The Gaussian prior over inverted latents: ``fit_prior`` and ``draw`` (docs/design.md section 1).
 
 Latents are flattened to Z (K x D). Variance kinds:
 

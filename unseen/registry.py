@@ -1,6 +1,6 @@
 """Plug-in points: where targets, built-in models and feature networks come from.
 
-The method and the pipeline know only these interfaces (DESIGN.md section 3b). Concrete parts
+The method and the pipeline know only these interfaces (docs/design.md section 5). Concrete parts
 register themselves here and the CLI (``unseen.cli``) wires them: the tiny world is one such
 part (``unseen.world.plugin``), plugged in exactly as a user's dataset kind, model or feature
 network would be::
