@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    from unseen.cli import wire
+
+    wire()  # the tiny world's plug-ins: builtin:tiny_ddpm
     model = load_model(args.model)
     predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=128)
     classifier = load_classifier()

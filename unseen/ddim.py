@@ -97,7 +97,11 @@ class NoisePredictor:
         out = []
         for chunk in x.split(self.batch_size):
             steps = torch.full((chunk.shape[0],), t, dtype=torch.long, device=self.device)
-            eps = self.unet(chunk.to(self.device, self.model_dtype), steps).sample[:, : self._channels]
+            try:
+                eps = self.unet(chunk.to(self.device, self.model_dtype), steps).sample[:, : self._channels]
+            except torch.cuda.OutOfMemoryError as err:
+                raise UserError(f"out of GPU memory running the UNet on {chunk.shape[0]} images of "
+                                f"{tuple(chunk.shape[1:])}: lower model.batch_size (now {self.batch_size})") from err
             out.append(eps.to(x.device, torch.float64))
             self.evaluations += chunk.shape[0]
         # Plain NCHW: CPU convolutions may return channels-last tensors, and a latent's memory layout
