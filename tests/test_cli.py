@@ -178,11 +178,18 @@ def test_a_model_folder_error_names_the_fix(tmp_path):
 def test_the_console_script_runs_from_any_folder_after_a_non_editable_install(tmp_path):
     """`pip install .` (a wheel, not editable) into a fresh environment whose only other packages are this one's
     dependencies: the configs ship inside the package and `unseen` runs the default job from a temporary folder."""
+    import shutil
     import site
     import sysconfig
 
+    # built from a copy of the tracked files: setuptools writes build/ and *.egg-info beside the sources
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True)
+    src = tmp_path / "src"
+    for name in tracked.stdout.splitlines():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"),
-                    str(ROOT)], check=True, timeout=600, capture_output=True)
+                    str(src)], check=True, timeout=600, capture_output=True)
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
     py = env_dir / "bin" / "python"
