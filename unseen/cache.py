@@ -35,6 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from unseen import ddim
+from unseen.distributed import SINGLE, Dist
 from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -137,27 +138,35 @@ def _stale_after() -> float:
 # --- the walk -----------------------------------------------------------------------------------------------
 
 
-def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int], cache_dir: Path | None,
-                  key: str, progress: bool = False, keep: int | None = None, max_bytes: int | None = None
-                  ) -> tuple[torch.Tensor, dict]:
-    """The latents at grid[-1], inverting only the part of ``grid`` the cache does not hold yet.
+def sharded_invert_to(predictor: ddim.NoisePredictor, x: torch.Tensor, grid: list[int], progress: bool = False,
+                      on_step=None, dist: Dist = SINGLE) -> torch.Tensor:
+    """``ddim.invert_to`` with the images' micro-batches divided between ranks; every rank gets every point
+    (gathered at each step, which is where the cache writes them)."""
+    if not dist.active:
+        return ddim.invert_to(predictor, x, grid, progress, on_step)
+    mine = dist.my_chunks(len(x), predictor.batch_size)
+    full = [x]
 
-    Returns (latents, info) with info = {"key", "resumed_from", "steps_run", "waited_seconds", "bytes"}.
-    """
-    if cache_dir is None:
-        return ddim.invert_to(predictor, images, grid, progress), {"key": None, "resumed_from": 0,
-                                                                   "steps_run": len(grid) - 1}
-    folder = Path(cache_dir) / "inversions" / key
-    folder.mkdir(parents=True, exist_ok=True)
-    lock, last = folder / LOCK, len(grid) - 1
-    started, announced = time.monotonic(), False
+    def gather(t: int, latent: torch.Tensor) -> None:
+        full[0] = torch.cat(dist.all_gather(latent))
+        if on_step is not None:
+            on_step(t, full[0])
+
+    ddim.invert_to(predictor, x[mine], grid, progress and dist.main, gather)
+    return full[0]
+
+
+def _claim(folder: Path, grid: list[int], images: torch.Tensor) -> tuple[int, torch.Tensor, bool]:
+    """Wait for the key's lock, or for the point we need: (start index, latent there, lock held)."""
+    lock, announced = folder / LOCK, False
     while True:
         if _point(folder, grid[-1]).is_file():  # done by us earlier, or by a job we waited for
             x = _read(_point(folder, grid[-1]))
             if x is not None:
-                return x, _info(key, grid[-1], 0, started, folder)
+                return len(grid) - 1, x, False
         if _try_lock(lock):
-            break
+            start, x = _furthest(folder, grid, images)
+            return start, x, True
         if _lock_is_stale(lock, _stale_after()):
             log.warning("inversion cache: breaking the stale lock %s (%s)", lock, lock.read_text(errors="replace"))
             lock.unlink(missing_ok=True)
@@ -166,11 +175,36 @@ def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: li
             log.info("inversion cache: another job is inverting into %s; waiting for it", folder)
             announced = True
         time.sleep(POLL_SECONDS)
+
+
+def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int], cache_dir: Path | None,
+                  key: str, progress: bool = False, keep: int | None = None, max_bytes: int | None = None,
+                  dist: Dist = SINGLE) -> tuple[torch.Tensor, dict]:
+    """The latents at grid[-1], inverting only the part of ``grid`` the cache does not hold yet.
+
+    Under torchrun every rank calls it: rank 0 alone reads the cache, holds the lock and writes points;
+    the walk itself is divided between the ranks (``sharded_invert_to``).
+    Returns (latents, info) with info = {"key", "resumed_from", "steps_run", "waited_seconds", "bytes"}.
+    """
+    if cache_dir is None:
+        return sharded_invert_to(predictor, images, grid, progress, None, dist), {
+            "key": None, "resumed_from": 0, "steps_run": len(grid) - 1}
+    folder = Path(cache_dir) / "inversions" / key
+    lock, last, started = folder / LOCK, len(grid) - 1, time.monotonic()
+    if dist.main:
+        folder.mkdir(parents=True, exist_ok=True)
+        start, x, locked = _claim(folder, grid, images)
+    start, locked = dist.broadcast((start, locked) if dist.main else None)
+    if start != 0:  # every rank starts from rank 0's cached latent, or from the references
+        x = dist.broadcast(x if dist.main else None)
+    elif not dist.main:
+        x = images
+    if start == last:
+        if locked:
+            lock.unlink(missing_ok=True)
+        return x, _info(key, grid[-1], 0, started, folder)
     try:
-        start, x = _furthest(folder, grid, images)
-        if start == last:
-            return x, _info(key, grid[-1], 0, started, folder)
-        if start:
+        if start and dist.main:
             log.info("inversion cache: continuing from t = %d (%s)", grid[start], folder)
         previous = [grid[start]]
 
@@ -188,10 +222,11 @@ def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: li
                 _point(folder, previous[0]).unlink(missing_ok=True)
             previous[0] = t
 
-        x = ddim.invert_to(predictor, x, grid[start:], progress, on_step=write)
+        x = sharded_invert_to(predictor, x, grid[start:], progress, write if dist.main else None, dist)
         return x, _info(key, grid[start], last - start, started, folder)
     finally:
-        lock.unlink(missing_ok=True)
+        if locked and dist.main:
+            lock.unlink(missing_ok=True)
 
 
 def _info(key: str, resumed_from: int, steps_run: int, started: float, folder: Path) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from unseen import distributed
 from unseen.config import register
 from unseen.errors import ConfigError, UserError
 
@@ -47,7 +48,7 @@ def _job(cfg: DictConfig) -> float | None:
     wire()  # again: a launcher (submitit) may run the job in a fresh process that never ran main()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        metrics = run(cfg, group=_sweep_group())
+        metrics = run(cfg, group=_sweep_group(), dist=_dist)
     except UserError as err:
         # One line naming the problem and the fix; no traceback for input the user can correct.
         log.error("error: %s", err)
@@ -59,6 +60,8 @@ def _job(cfg: DictConfig) -> float | None:
             log.exception("error: the job failed")
             return None
         raise
+    if not _dist.main:
+        return None
     print(summary(metrics, cfg.output_dir), flush=True)
     # The returned value is what a Hydra sweeper would optimise: the target-domain hit rate where known.
     return metrics.get("domain_rates", {}).get("target_rate")
@@ -83,14 +86,21 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
     raise Terminated()
 
 
+_dist = distributed.SINGLE  # this process's place in a torchrun job
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``unseen`` console script and ``python run.py``."""
+    """``unseen`` console script and ``python run.py`` (also under ``torchrun``: one job over N processes)."""
+    global _dist
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     args = sys.argv[1:]
     wire()
     try:
-        precheck(args)
+        _dist = distributed.setup()
+        cfg = precheck(args)
+        if _dist.active:
+            sys.argv += _shard_overrides(args, cfg)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
@@ -99,9 +109,13 @@ def main(argv: list[str] | None = None) -> None:
         _job()
     except KeyboardInterrupt as err:
         what = "terminated" if isinstance(err, Terminated) else "interrupted"
+        if _dist.active:
+            what += f" (rank {_dist.rank} of {_dist.world}: a rank failed or was stopped; torchrun names it)"
         print(f"{what}: no results were written (the inversion cache keeps every finished point; the same "
               f"command resumes)", file=sys.stderr, flush=True)
         sys.exit(143 if isinstance(err, Terminated) else 130)
+    finally:
+        distributed.teardown()
     from unseen.sweep import last_sweep_failures
 
     failed = last_sweep_failures()
@@ -111,15 +125,31 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USER_ERROR)
 
 
+def _shard_overrides(args: list[str], cfg: DictConfig | None) -> list[str]:
+    """Under torchrun: every rank writes to the folder rank 0 chose (``${now:...}`` may differ between ranks),
+    and only rank 0 keeps Hydra's record (.hydra/, the log file) there."""
+    if any(a in _MULTIRUN_FLAGS for a in args):
+        raise UserError("torchrun shards one job over its processes; a sweep (-m) is launched without torchrun "
+                        "(hydra/launcher=submitit_slurm gives each job its own GPUs)")
+    if cfg is None:
+        raise UserError("under torchrun, give run.py overrides only (no Hydra flags such as --cfg)")
+    run_dir = _dist.broadcast(str(Path(cfg.hydra.run.dir).absolute()) if _dist.main else None)
+    extra = [f"hydra.run.dir={run_dir}"]
+    if not _dist.main:
+        extra += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
+    return extra
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Checks before Hydra starts
 
 
-def precheck(args: list[str]) -> None:
-    """Raise a UserError for input that would fail later: composition, values, files, folders."""
+def precheck(args: list[str]) -> DictConfig | None:
+    """Raise a UserError for input that would fail later: composition, values, files, folders. Returns the
+    composed config (with Hydra's part) of a single run, or None."""
     flags = [a for a in args if a.startswith("-")]
     if any(f not in _MULTIRUN_FLAGS for f in flags):
-        return  # --help, --cfg, -cn ...: Hydra's own business
+        return None  # --help, --cfg, -cn ...: Hydra's own business
     overrides = [a for a in args if not a.startswith("-")]
     multirun = bool(flags)
     for variant in _variants(overrides) if multirun else [overrides]:
@@ -128,9 +158,10 @@ def precheck(args: list[str]) -> None:
 
     if multirun:
         _check_can_create(cfg.hydra.sweep.dir, "the sweep folder (hydra.sweep.dir)")
-        return  # values are checked per job: one bad job must not stop the others
+        return None  # values are checked per job: one bad job must not stop the others
     _check_can_create(cfg.hydra.run.dir, "the output folder (hydra.run.dir)")
     preflight(cfg)
+    return cfg
 
 
 def compose(overrides: list[str]) -> DictConfig:

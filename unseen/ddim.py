@@ -94,6 +94,8 @@ class NoisePredictor:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        if len(x) == 0:  # a rank with no micro-batch of its own
+            return torch.empty(x.shape, dtype=torch.float64, device=x.device)
         out = []
         for chunk in x.split(self.batch_size):
             steps = torch.full((chunk.shape[0],), t, dtype=torch.long, device=self.device)

@@ -146,7 +146,8 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 100, kid_s
     from torchmetrics.image.kid import KernelInceptionDistance
 
     dim = real.shape[1]
-    fid = FrechetInceptionDistance(feature=_Identity(dim), reset_real_features=False)
+    # sync_on_compute off: under torchrun only rank 0 scores, with every sample already gathered
+    fid = FrechetInceptionDistance(feature=_Identity(dim), reset_real_features=False, sync_on_compute=False)
     fid.update(real.double(), real=True)
     fid.update(fake.double(), real=False)
     subset = min(kid_subset, len(real), len(fake))
@@ -156,7 +157,8 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 100, kid_s
     torch.manual_seed(seed)  # KID draws its subsets from the global generator
     with warnings.catch_warnings():  # "KID keeps every feature": known, and small here
         warnings.simplefilter("ignore", UserWarning)
-        kid = KernelInceptionDistance(feature=_Identity(dim), subsets=kid_subsets, subset_size=subset)
+        kid = KernelInceptionDistance(feature=_Identity(dim), subsets=kid_subsets, subset_size=subset,
+                                      sync_on_compute=False)
     kid.update(real.double(), real=True)
     kid.update(fake.double(), real=False)
     kid_mean, kid_std = kid.compute()

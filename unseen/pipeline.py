@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from unseen import ddim
 from unseen.cache import invert_cached, inversion_key
 from unseen.data import load_target
+from unseen.distributed import SINGLE, Dist, local_device
 from unseen.errors import UserError
 from unseen.images import image_grid, psnr, to_uint8
 from unseen.geometry import CRITERIA, MODES, geometry_targets
@@ -166,7 +167,7 @@ def _make_staging(out: Path) -> Path:
         if old == staging or _stale(old):
             shutil.rmtree(old, ignore_errors=True)
     try:
-        staging.mkdir()
+        (staging / "samples").mkdir(parents=True)
         (staging / "owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
     except OSError as err:
         raise UserError(f"cannot write the output directory {out} ({err.strerror or err}): choose a writable "
@@ -229,33 +230,49 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
     return selection.latents, diagnostics
 
 
-def run(cfg: DictConfig, group: str | None = None) -> dict:
-    """Run one job; returns the metrics written to metrics.json. ``group`` names a sweep for the logger."""
+def run(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> dict:
+    """Run one job; returns the metrics written to metrics.json. ``group`` names a sweep for the logger.
+
+    Under torchrun (``dist``) every rank calls it: rank 0 owns the output folder, evaluates and writes;
+    the others return {} once their share of the UNet work is gathered.
+    """
     preflight(cfg)
     out = Path(cfg.output_dir)
-    staging = _make_staging(out)
+    staging = _make_staging(out) if dist.main else out / STAGING
+    dist.barrier()
     try:
-        metrics, diagnostics = _run(cfg, out, staging)
+        metrics, diagnostics = _run(cfg, out, staging, dist)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if dist.main:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
-    from unseen.tracking import log_run
+    if dist.main:
+        from unseen.tracking import log_run
 
-    log_run(cfg, metrics, out, diagnostics, group)
+        log_run(cfg, metrics, out, diagnostics, group)
     return metrics
 
 
-def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
+def _load(cfg: DictConfig, device: torch.device, dist: Dist):
+    """The model, and the folder it came from (a raw checkpoint is converted once: by rank 0, first)."""
+    mc = cfg.model
+    source = mc.source
+    if mc.checkpoint is not None:
+        for turn in ("main", "others"):
+            if (turn == "main") == dist.main:
+                source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
+                                               cfg.cache_dir))
+            dist.barrier()
+    return load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision), source
+
+
+def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, dict]:
     stages = Stages()
-    device = resolve_device(cfg.device)
+    device = resolve_device(local_device(cfg.device))
     torch.manual_seed(cfg.seed)
     with stages.stage("load_model"):
         mc = cfg.model
-        source = mc.source
-        if mc.checkpoint is not None:
-            source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
-                                           cfg.cache_dir))
-        model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
+        model, source = _load(cfg, device, dist)
     T = len(model.alphas_cumprod)
     if cfg.mixing.t_M > T - 1:
         raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
@@ -286,9 +303,9 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
             key = inversion_key(model.identity, refs, grid_spec, device.type, mc.precision)
             max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
             ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key,
-                                                              cfg.progress, cfg.cache_keep, max_bytes)
+                                                              cfg.progress, cfg.cache_keep, max_bytes, dist)
     recon = None
-    if cfg.mixing.reconstruct > 0 and not own_prior:
+    if cfg.mixing.reconstruct > 0 and not own_prior and dist.main:
         n = min(cfg.mixing.reconstruct, len(refs))
         with stages.stage("reconstruct", predictor):
             recon = ddim.generate(predictor, ref_latents[:n], grid, progress=cfg.progress)
@@ -305,8 +322,13 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     z = z.reshape(-1, *refs.shape[1:])
     log.info("generating %d samples from %s latents", len(z), cfg.sampler.source)
     with stages.stage("generate", predictor):
-        samples = torch.cat([ddim.generate(predictor, chunk, sample_grid, cfg.progress, cfg.sampler.clip_x0)
-                             for chunk in z.split(cfg.sampler.batch_size)])
+        samples = _generate(cfg, predictor, z, sample_grid, staging / "samples", dist)
+    if dist.active:  # rank 0 reports the UNet work of every rank
+        counts = dist.gather(stages.unet_evaluations)
+        if not dist.main:
+            return {}, {}
+        stages.unet_evaluations = {k: sum(c.get(k, 0) for c in counts) for k in counts[0]}
+        metrics["world_size"] = dist.world
     metrics["samples"] = {"count": len(samples)}
     with stages.stage("evaluate"):
         metrics.update(evaluate(cfg, samples, target, model, device))
@@ -319,6 +341,24 @@ def _run(cfg: DictConfig, out: Path, staging: Path) -> tuple[dict, dict]:
     (staging / "split.json").write_text(json.dumps({"references": target.ids, "held_out": target.eval_ids}) + "\n")
     _write(cfg, out, staging, refs, samples, recon, ref_latents, z, metrics)
     return metrics, diagnostics
+
+
+def _generate(cfg: DictConfig, predictor: ddim.NoisePredictor, z: torch.Tensor, grid: list[int], folder: Path,
+              dist: Dist) -> torch.Tensor:
+    """Denoise ``z`` in chunks of ``sampler.batch_size``, writing each sample's PNG (named by its index in
+    the whole run) as soon as its chunk is done. Under torchrun each rank takes a contiguous run of whole
+    chunks (docs/design.md section 4) and rank 0 gets every sample back, in order, for evaluation."""
+    mine = dist.my_chunks(len(z), cfg.sampler.batch_size)
+    done, index = [], mine.start
+    for chunk in z[mine].split(cfg.sampler.batch_size):
+        images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, cfg.sampler.clip_x0)
+        for img in to_uint8(images):
+            Image.fromarray(img).save(folder / f"{index:05d}.png")
+            index += 1
+        done.append(images)
+    mine_samples = torch.cat(done) if done else torch.empty(0, *z.shape[1:])
+    parts = dist.gather(mine_samples)
+    return torch.cat(parts) if parts is not None else mine_samples
 
 
 def evaluate(cfg: DictConfig, samples: torch.Tensor, target, model, device: torch.device) -> dict:
@@ -349,9 +389,6 @@ def evaluate(cfg: DictConfig, samples: torch.Tensor, target, model, device: torc
 
 
 def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, metrics) -> None:
-    (staging / "samples").mkdir()
-    for i, img in enumerate(to_uint8(samples)):
-        Image.fromarray(img).save(staging / "samples" / f"{i:05d}.png")
     image_grid([refs[:32], samples[:64]], columns=16).save(staging / "grid.png")
     if recon is not None:
         image_grid([refs[: len(recon)], recon], columns=16).save(staging / "reconstruction.png")
