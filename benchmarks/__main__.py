@@ -96,6 +96,98 @@ def paper_adm_random():
                        upsample_type="resnet").eval()
 
 
+def small_unet_256(folder):
+    """A small random-weight 256 px UNet (and its schedule) as a diffusers folder: the memory benchmark's model."""
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=256, block_out_channels=(8, 16, 16, 16), layers_per_block=1, norm_num_groups=8,
+                       down_block_types=("DownBlock2D",) * 4, up_block_types=("UpBlock2D",) * 4)
+    unet.save_pretrained(folder / "unet")
+    DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    return folder
+
+
+RSS_PROBE = ("import resource, runpy, sys; sys.argv = sys.argv[1:]\n"
+             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)")
+
+
+def peak_rss_mb(overrides: list[str], cwd) -> float:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run_py = Path(__file__).resolve().parents[1] / "run.py"
+    proc = subprocess.run([sys.executable, "-c", RSS_PROBE, str(run_py), *overrides], cwd=cwd, capture_output=True,
+                          text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=3600)
+    line = [x for x in proc.stdout.splitlines() if x.startswith("PEAK_RSS_KB")]
+    if proc.returncode or not line:
+        raise RuntimeError(proc.stderr[-2000:])
+    return int(line[0].split()[1]) / 1024
+
+
+def bench_memory(quick: bool = False) -> None:
+    """Peak RSS of a whole run at 256 px as K, the samples and the held-out images each grow 4x. The method
+    needs the K references and their latents (K x D floats); nothing should grow with the samples (written and
+    scored chunk by chunk) or the held-out images (read and featurised batch by batch)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    base = {"K": 16, "samples": 64, "held-out": 64}
+    scale = 2 if quick else 4
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = small_unet_256(tmp / "model")
+        images = tmp / "images"
+        images.mkdir()
+        g = np.random.default_rng(0)
+        for i in range(base["K"] * scale + base["held-out"] * scale):
+            Image.fromarray(g.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(images / f"{i:04d}.png")
+        d_mb = 3 * 256 * 256 * 4 / 2**20  # one image (or latent) in float32
+
+        def overrides(k, n, e, name):
+            return [f"model.source={model}", "model.checkpoint=null", "target=folder", f"target.path={images}",
+                    f"target.num_references={k}", f"sampler.count={n}", f"target.num_eval={e}", "eval=unet",
+                    "mixing.t_M=20", "mixing.reconstruct=0", "prior=residual", "logger=none", "progress=false",
+                    "cache_dir=null", "sampler.batch_size=32", "model.batch_size=32", f"hydra.run.dir={tmp}/{name}"]
+
+        rows = [("base", base["K"], base["samples"], base["held-out"]),
+                (f"K x{scale}", base["K"] * scale, base["samples"], base["held-out"]),
+                (f"samples x{scale}", base["K"], base["samples"] * scale, base["held-out"]),
+                (f"held-out x{scale}", base["K"], base["samples"], base["held-out"] * scale)]
+        peaks = {name: peak_rss_mb(overrides(k, n, e, name.replace(" ", "")), tmp) for name, k, n, e in rows}
+    print(f"peak RSS at 256 px (small random UNet; one float32 image = {d_mb:.2f} MiB):")
+    b = peaks["base"]
+    for name, k, n, e in rows:
+        grown = peaks[name] - b
+        extra = {"K": k - base["K"], "samples": n - base["samples"], "held-out": e - base["held-out"]}
+        which = next((w for w, v in extra.items() if v), None)
+        per = f", {grown / (extra[which] * d_mb):.1f} image-sized copies per added {which} item" if which else ""
+        print(f"  {name:<14} K={k:<4} samples={n:<4} held-out={e:<4} peak {peaks[name]:7.0f} MiB "
+              f"(+{grown:5.0f}){per}")
+
+
+def bench_inversion_256(n: int, steps: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_model(str(small_unet_256(Path(tmp))))
+    images = torch.rand(n, 3, 256, 256) * 2 - 1
+    grid = ddim.time_grid(300, steps)
+    batched = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=n)
+    single = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=1)
+    t_batched = best_of(lambda: ddim.invert_to(batched, images, grid), 2)
+    t_single = best_of(lambda: ddim.invert_to(single, images, grid), 1)
+    print(f"invert {n} images of 256 px (small random UNet) x {steps} steps: batched {t_batched:.2f}s, one at a time "
+          f"{t_single:.2f}s -> {t_single / t_batched:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -110,6 +202,8 @@ def main() -> None:
 
     ac = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
     bench_generate_overhead(paper_adm_random(), ac, 1 if args.quick else 2, 3, "256 px ADM (random weights)")
+    bench_inversion_256(8 if args.quick else 16, 3)
+    bench_memory(args.quick)
 
 
 if __name__ == "__main__":

@@ -162,3 +162,18 @@ def test_bad_input_fails_clearly_and_writes_nothing(case, tmp_path):
     if out.exists():
         assert not (out / "metrics.json").exists() and not (out / "samples").exists()
         assert not (out / ".partial").exists()
+
+
+def test_the_saved_latents_reproduce_the_samples_exactly(small_run):
+    """latents.safetensors keeps the latents in the precision they were denoised from (float32)."""
+    from unseen import ddim
+    from unseen.images import to_uint8
+    from unseen.models import load_model
+
+    out, _ = small_run
+    z = load_file(out / "latents.safetensors")["samples"]
+    model = load_model("builtin:tiny_ddpm")
+    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=64)
+    again = ddim.generate(predictor, z, ddim.time_grid(200, 10))
+    for i, img in enumerate(to_uint8(again)):
+        assert (np.asarray(Image.open(out / "samples" / f"{i:05d}.png")) == img).all()

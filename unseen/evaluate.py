@@ -196,9 +196,70 @@ def nearest_distances(a: torch.Tensor, b: torch.Tensor, exclude_self: bool = Fal
 
 
 def memorisation(samples: torch.Tensor, refs: torch.Tensor) -> dict:
-    s, r = samples.reshape(len(samples), -1), refs.reshape(len(refs), -1)
-    to_ref = nearest_distances(s, r)
+    return memorisation_from(nearest_distances(samples.reshape(len(samples), -1), refs.reshape(len(refs), -1)), refs)
+
+
+def memorisation_from(to_ref: torch.Tensor, refs: torch.Tensor) -> dict:
+    """``memorisation`` from each sample's nearest-reference distance (computed as the samples were made)."""
+    r = refs.reshape(len(refs), -1)
     ref_nn = nearest_distances(r, r, exclude_self=True).mean()
     ratio = to_ref / ref_nn
     return {"mean_ratio": float(ratio.mean()), "fraction_below_0.5": float((ratio < 0.5).double().mean()),
-            "reference_nn_distance": float(ref_nn), "num_samples": len(samples), "num_references": len(refs)}
+            "reference_nn_distance": float(ref_nn), "num_samples": len(to_ref), "num_references": len(refs)}
+
+
+class SampleScores:
+    """What evaluation needs of the samples, taken chunk by chunk as they are generated, so the samples
+    themselves are never all in memory: their features, each one's nearest-reference distance, the
+    scorer's domain counts, and the first ``keep`` samples (pixel diversity and the grid). Memory:
+    N x (feature dim + 1) numbers plus ``keep`` images, whatever N is."""
+
+    def __init__(self, refs: torch.Tensor, net: "FeatureNetwork | None" = None, scorer=None, keep: int = 512):
+        self.refs, self.net, self.scorer, self.keep = refs.reshape(len(refs), -1), net, scorer, keep
+        self.count, self.nearest, self.features, self.kept = 0, [], [], []
+        self.domain_counts: dict[str, float] = {}
+
+    def add(self, images: torch.Tensor) -> None:
+        """The next chunk of samples, in the run's order."""
+        images = images.float()
+        self.nearest.append(nearest_distances(images.reshape(len(images), -1), self.refs))
+        if self.net is not None:
+            self.features.append(self.net(images))
+        if self.scorer is not None and len(images):
+            for name, rate in self.scorer(images).items():
+                self.domain_counts[name] = self.domain_counts.get(name, 0.0) + rate * len(images)
+        room = self.keep - sum(len(k) for k in self.kept)
+        if room > 0:
+            self.kept.append(images[:room].clone())
+        self.count += len(images)
+
+    def state(self) -> dict:
+        """What another rank needs to merge (``merge``): small next to the samples."""
+        return {"count": self.count, "nearest": self.nearest, "features": self.features, "kept": self.kept,
+                "domain_counts": self.domain_counts}
+
+    def merge(self, states: list[dict]) -> "SampleScores":
+        """The scores of every rank's chunks, in rank (= sample) order."""
+        merged = SampleScores(self.refs, self.net, self.scorer, self.keep)
+        for s in states:
+            merged.count += s["count"]
+            merged.nearest += s["nearest"]
+            merged.features += s["features"]
+            for k in s["kept"]:
+                room = merged.keep - sum(len(x) for x in merged.kept)
+                if room > 0:
+                    merged.kept.append(k[:room])
+            for name, c in s["domain_counts"].items():
+                merged.domain_counts[name] = merged.domain_counts.get(name, 0.0) + c
+        return merged
+
+    @property
+    def first(self) -> torch.Tensor:
+        """The first ``keep`` samples."""
+        return torch.cat(self.kept) if self.kept else torch.empty(0)
+
+    def fake_features(self) -> torch.Tensor:
+        return torch.cat(self.features)
+
+    def domain_rates(self) -> dict[str, float]:
+        return {name: round(c) / self.count for name, c in self.domain_counts.items()}

@@ -191,13 +191,14 @@ def _stale(staging: Path) -> bool:
 
 def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, metrics: dict
                  ) -> tuple[torch.Tensor, dict]:
-    """The latents at t_M to denoise, flattened (count, D), from the configured source."""
+    """The latents at t_M to denoise, flattened (count, D), float32, from the configured source. float32 is
+    the precision latents.safetensors keeps: replaying the saved latents gives the samples exactly."""
     s, g, seed = cfg.sampler, cfg.geometry, cfg.seed
     diagnostics = {}
     if s.source == "replay":
-        return replay_latents(ref_latents, s.count), diagnostics
+        return replay_latents(ref_latents, s.count).float(), diagnostics
     if s.source == "slerp":
-        return slerp_latents(ref_latents, s.count, seed), diagnostics
+        return slerp_latents(ref_latents, s.count, seed).float(), diagnostics
     with stages.stage("fit_prior"):
         try:
             prior = fit_prior(ref_latents, cfg.prior.variance, cfg.prior.components, cfg.prior.floor,
@@ -284,6 +285,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         target = load_target(t.kind, t.num_references, model.resolution, name=t.name, domain=t.domain, path=t.path,
                              seed=t.seed, num_eval=num_eval, eval_path=t.eval_path)
     refs = target.images
+    net = _feature_network(cfg, target, model, device)  # before the work: a wrong choice fails in seconds
     mx = cfg.mixing
     if mx.steps:
         grid, grid_spec = ddim.time_grid(mx.t_M, mx.steps), f"linspace:{mx.t_M}:{mx.steps}"
@@ -313,7 +315,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         metrics["reconstruction_psnr"] = {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()), "count": n}
 
     if own_prior:  # pure noise at T - 1, denoised with as many steps as the generation grid has
-        z = noise_latents(cfg.sampler.count, refs[0].numel(), cfg.seed)
+        z = noise_latents(cfg.sampler.count, refs[0].numel(), cfg.seed).float()
         sample_grid = ddim.time_grid(T - 1, len(gen_grid) - 1)
         ref_latents, diagnostics = torch.empty(0, *refs.shape[1:]), {}
     else:
@@ -322,16 +324,19 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     z = z.reshape(-1, *refs.shape[1:])
     log.info("generating %d samples from %s latents", len(z), cfg.sampler.source)
     with stages.stage("generate", predictor):
-        samples = _generate(cfg, predictor, z, sample_grid, staging / "samples", dist)
+        from unseen.evaluate import SampleScores
+
+        scores = _generate(cfg, predictor, z, sample_grid, staging / "samples", dist,
+                           SampleScores(refs, net, target.scorer))
     if dist.active:  # rank 0 reports the UNet work of every rank
         counts = dist.gather(stages.unet_evaluations)
         if not dist.main:
             return {}, {}
         stages.unet_evaluations = {k: sum(c.get(k, 0) for c in counts) for k in counts[0]}
         metrics["world_size"] = dist.world
-    metrics["samples"] = {"count": len(samples)}
+    metrics["samples"] = {"count": scores.count}
     with stages.stage("evaluate"):
-        metrics.update(evaluate(cfg, samples, target, model, device))
+        metrics.update(evaluate(cfg, scores, target, net))
     from unseen.provenance import provenance
 
     metrics["provenance"] = provenance(device, model.identity, source)
@@ -339,57 +344,69 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
     (staging / "split.json").write_text(json.dumps({"references": target.ids, "held_out": target.eval_ids}) + "\n")
-    _write(cfg, out, staging, refs, samples, recon, ref_latents, z, metrics)
+    _write(cfg, out, staging, refs, scores.first, recon, ref_latents, z, metrics)
     return metrics, diagnostics
 
 
 def _generate(cfg: DictConfig, predictor: ddim.NoisePredictor, z: torch.Tensor, grid: list[int], folder: Path,
-              dist: Dist) -> torch.Tensor:
-    """Denoise ``z`` in chunks of ``sampler.batch_size``, writing each sample's PNG (named by its index in
-    the whole run) as soon as its chunk is done. Under torchrun each rank takes a contiguous run of whole
-    chunks (docs/design.md section 4) and rank 0 gets every sample back, in order, for evaluation."""
+              dist: Dist, scores):
+    """Denoise ``z`` in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written (named by
+    their index in the whole run) and its scores taken (``evaluate.SampleScores``), and the chunk is dropped.
+    Under torchrun each rank takes a contiguous run of whole chunks (docs/design.md section 4) and rank 0
+    merges every rank's scores, in sample order."""
     mine = dist.my_chunks(len(z), cfg.sampler.batch_size)
-    done, index = [], mine.start
+    index = mine.start
     for chunk in z[mine].split(cfg.sampler.batch_size):
         images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, cfg.sampler.clip_x0)
         for img in to_uint8(images):
             Image.fromarray(img).save(folder / f"{index:05d}.png")
             index += 1
-        done.append(images)
-    mine_samples = torch.cat(done) if done else torch.empty(0, *z.shape[1:])
-    parts = dist.gather(mine_samples)
-    return torch.cat(parts) if parts is not None else mine_samples
+        scores.add(images)
+    if not dist.active:
+        return scores
+    states = dist.gather(scores.state())
+    return scores.merge(states) if dist.main else scores
 
 
-def evaluate(cfg: DictConfig, samples: torch.Tensor, target, model, device: torch.device) -> dict:
-    """Every score of the samples, each with the counts it used."""
+def _feature_network(cfg: DictConfig, target, model, device: torch.device):
+    """The FID/KID feature network of ``eval.feature`` (None for none), checked against the model's size."""
     from unseen import evaluate as ev
 
-    resolution = model.resolution
-    out = {"memorisation": ev.memorisation(samples, target.images),
-           "diversity": {"pixel": ev.mean_pairwise_distance(samples), "count": len(samples)}}
     e = cfg.eval
-    if e.feature != "none":
-        if len(target.eval_images) < 2:
-            raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
-        net = ev.feature_network(e.feature, device, e.inception_weights, model.unet, model.identity)
-        if net.resolution is not None and net.resolution != resolution:
-            raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
-                            f"{resolution} px images: use eval=inception (or eval=none)")
+    if e.feature == "none":
+        return None
+    if len(target.eval_images) < 2:
+        raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
+    net = ev.feature_network(e.feature, device, e.inception_weights, model.unet, model.identity)
+    if net.resolution is not None and net.resolution != model.resolution:
+        raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
+                        f"{model.resolution} px images: use eval=inception or eval=unet (or eval=none)")
+    return net
+
+
+def evaluate(cfg: DictConfig, scores, target, net) -> dict:
+    """Every score of the samples, each with the counts it used (``scores``: taken as they were made)."""
+    from unseen import evaluate as ev
+
+    first = scores.first
+    out = {"memorisation": ev.memorisation_from(torch.cat(scores.nearest), target.images),
+           "diversity": {"pixel": ev.mean_pairwise_distance(first), "pixel_count": len(first), "count": scores.count}}
+    e = cfg.eval
+    if net is not None:
         real = ev.cached_features(net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
-        fake = net(samples)
+        fake = scores.fake_features()
         out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
         out["diversity"]["feature"] = ev.mean_pairwise_distance(fake)
     if target.scorer is not None:
-        rates = target.scorer(samples)
+        rates = scores.domain_rates()
         out["domain_rates"] = {"target": target.domain, "target_rate": rates.get(target.domain, 0.0),
-                               "rates": rates, "count": len(samples)}
+                               "rates": rates, "count": scores.count}
     return out
 
 
-def _write(cfg, out: Path, staging: Path, refs, samples, recon, ref_latents, z, metrics) -> None:
-    image_grid([refs[:32], samples[:64]], columns=16).save(staging / "grid.png")
+def _write(cfg, out: Path, staging: Path, refs, first_samples, recon, ref_latents, z, metrics) -> None:
+    image_grid([refs[:32], first_samples[:64]], columns=16).save(staging / "grid.png")
     if recon is not None:
         image_grid([refs[: len(recon)], recon], columns=16).save(staging / "reconstruction.png")
     if cfg.save_latents:

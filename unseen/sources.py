@@ -30,7 +30,7 @@ def batch_generator(seed: int, stream: str, index: int) -> torch.Generator:
 
 @dataclass
 class Selection:
-    latents: torch.Tensor  # (count, D) float64
+    latents: torch.Tensor  # (count, D) float32: the precision latents.safetensors keeps, so it reproduces the samples
     candidates: int
     accepted: int
     values: dict[str, torch.Tensor] = field(default_factory=dict)  # criteria of the draws, for diagnostics
@@ -73,7 +73,7 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
         # Candidates after the one that completes the count were never needed: counting them would
         # understate the acceptance rate.
         used = n if accepted + len(take) < count else int(take[-1]) + 1
-        kept.append(z[take])
+        kept.append(z[take].float())  # a float64 copy of every kept draw would be 7.9 GB for 5000 at 256 px
         for c, v in vals.items():
             values[c].append(v[:used])
             kept_values[c].append(v[take])
