@@ -177,3 +177,17 @@ def test_the_saved_latents_reproduce_the_samples_exactly(small_run):
     again = ddim.generate(predictor, z, ddim.time_grid(200, 10))
     for i, img in enumerate(to_uint8(again)):
         assert (np.asarray(Image.open(out / "samples" / f"{i:05d}.png")) == img).all()
+
+
+@pytest.mark.parametrize("option", ["model.channels_last=true", pytest.param("model.compile=true",
+                                                                              marks=pytest.mark.slow)])
+def test_gpu_options_run_and_key_the_cache_apart(option, small_run, tmp_path):
+    """Off by default; each changes the UNet's arithmetic order, so it gets its own inversion cache key."""
+    out, plain = small_run
+    cache = tmp_path / "cache"
+    run(make_cfg([], tmp_path / "plain", cache_dir=cache))
+    metrics = run(make_cfg([option], tmp_path / "option", cache_dir=cache))
+    assert metrics["unet_evaluations"]["invert"] == plain["unet_evaluations"]["invert"]  # not served from the cache
+    a = load_file(out / "latents.safetensors")["samples"]
+    b = load_file(tmp_path / "option" / "latents.safetensors")["samples"]
+    assert (a - b).abs().max() < 1e-3  # the same run, up to the order of the arithmetic

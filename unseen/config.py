@@ -28,6 +28,10 @@ class ModelConfig:
     revision: Optional[str] = None
     batch_size: int = 64  # images per UNet call
     precision: str = "fp32"  # fp32 | bf16 | fp16 (the UNet only: DDIM arithmetic stays float64)
+    # GPU options, off by default until measured on the GPU they are meant for (README, "Real models"). Each
+    # changes the UNet's arithmetic order, so it is part of the inversion cache's key.
+    channels_last: bool = False  # the UNet's weights in channels-last memory format
+    compile: bool = False  # torch.compile the UNet (the first calls pay the compilation)
 
 
 @dataclass

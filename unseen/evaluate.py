@@ -77,7 +77,7 @@ class MidBlockFeatures(nn.Module):
 
     def __init__(self, unet: nn.Module):
         super().__init__()
-        self.unet = unet
+        self.unet = getattr(unet, "_orig_mod", unet)  # a torch.compile'd UNet: hooks need the plain module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         captured = {}

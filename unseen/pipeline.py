@@ -264,7 +264,12 @@ def _load(cfg: DictConfig, device: torch.device, dist: Dist):
                 source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
                                                cfg.cache_dir))
             dist.barrier()
-    return load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision), source
+    model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
+    if mc.channels_last:
+        model.unet.to(memory_format=torch.channels_last)
+    if mc.compile:
+        model.unet = torch.compile(model.unet)  # attributes (config, dtype, mid_block) pass through to the model
+    return model, source
 
 
 def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, dict]:
@@ -302,7 +307,8 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     if not own_prior:
         log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
         with stages.stage("invert", predictor):
-            key = inversion_key(model.identity, refs, grid_spec, device.type, mc.precision)
+            arithmetic = mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
+            key = inversion_key(model.identity, refs, grid_spec, device.type, arithmetic)
             max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
             ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key,
                                                               cfg.progress, cfg.cache_keep, max_bytes, dist)
@@ -354,14 +360,21 @@ def _generate(cfg: DictConfig, predictor: ddim.NoisePredictor, z: torch.Tensor, 
     their index in the whole run) and its scores taken (``evaluate.SampleScores``), and the chunk is dropped.
     Under torchrun each rank takes a contiguous run of whole chunks (docs/design.md section 4) and rank 0
     merges every rank's scores, in sample order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     mine = dist.my_chunks(len(z), cfg.sampler.batch_size)
     index = mine.start
-    for chunk in z[mine].split(cfg.sampler.batch_size):
-        images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, cfg.sampler.clip_x0)
-        for img in to_uint8(images):
-            Image.fromarray(img).save(folder / f"{index:05d}.png")
-            index += 1
-        scores.add(images)
+    # PNG encoding (zlib, outside the GIL) runs beside the next chunk's UNet calls instead of between them.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as writer:
+        pending = []
+        for chunk in z[mine].split(cfg.sampler.batch_size):
+            images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, cfg.sampler.clip_x0)
+            for img in to_uint8(images):
+                pending.append(writer.submit(Image.fromarray(img).save, folder / f"{index:05d}.png"))
+                index += 1
+            scores.add(images)
+        for done in pending:
+            done.result()  # a failed write (a full disk) fails the run
     if not dist.active:
         return scores
     states = dist.gather(scores.state())
