@@ -108,9 +108,12 @@ def small_unet_256(folder):
     return folder
 
 
-RSS_PROBE = ("import resource, runpy, sys; sys.argv = sys.argv[1:]\n"
+# VmHWM, the address space's high-water mark, starts afresh at exec; getrusage's ru_maxrss does not (Linux keeps
+# it across execve, so a child of a large benchmark process would report the parent's peak).
+RSS_PROBE = ("import runpy, sys; sys.argv = sys.argv[1:]\n"
              "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-             "finally:\n    print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)")
+             "finally:\n    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+             "    print('PEAK_RSS_KB', hwm, flush=True)")
 
 
 def peak_rss_mb(overrides: list[str], cwd) -> float:
