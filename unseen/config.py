@@ -93,6 +93,9 @@ class EvalConfig:
     inception_weights: Optional[str] = None  # a local pt_inception-2015-12-05-6726825d.pth
     kid_subset: int = 50
     kid_subsets: int = 100
+    # Samples kept in memory for the pixel-space diversity (mean pairwise distance) and the grid: the first N of
+    # the run (an unbiased subset: samples are exchangeable). Everything else is scored as it is made.
+    pixel_samples: int = 512
 
 
 @dataclass

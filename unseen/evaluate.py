@@ -170,10 +170,11 @@ CHUNK = 512  # rows of a distance matrix held at once: N x N is never formed (N 
 
 
 def _distances(a: torch.Tensor, b: torch.Tensor):
-    """(start, block) over row blocks of the a-to-b Euclidean distance matrix, in float64."""
-    b = b.double()
+    """(start, block) over row blocks of the a-to-b Euclidean distance matrix, in float64; ``b`` is converted
+    a block at a time too, so no float64 copy of either set is made."""
     for start in range(0, len(a), CHUNK):
-        yield start, torch.cdist(a[start:start + CHUNK].double(), b)
+        rows = a[start:start + CHUNK].double()
+        yield start, torch.cat([torch.cdist(rows, b[j:j + CHUNK].double()) for j in range(0, len(b), CHUNK)], dim=1)
 
 
 def mean_pairwise_distance(x: torch.Tensor) -> float:

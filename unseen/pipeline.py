@@ -333,7 +333,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         from unseen.evaluate import SampleScores
 
         scores = _generate(cfg, predictor, z, sample_grid, staging / "samples", dist,
-                           SampleScores(refs, net, target.scorer))
+                           SampleScores(refs, net, target.scorer, keep=max(64, cfg.eval.pixel_samples)))
     if dist.active:  # rank 0 reports the UNet work of every rank
         counts = dist.gather(stages.unet_evaluations)
         if not dist.main:
