@@ -129,11 +129,15 @@ def invert_to(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress
     _check_grid(grid, model.num_train_timesteps, start_anywhere=True)
     x = x0.to(torch.float32).contiguous()  # see NoisePredictor: the layout is part of the arithmetic
     for a, b in tqdm(list(zip(grid[:-1], grid[1:])), desc="invert", disable=not progress, leave=False):
-        xa = x.to(torch.float64)
         # Each step runs in float64; the point it lands on is kept in float32, the precision it is stored
         # and cached in, so a walk resumed from a cached point is bit-identical to an uninterrupted one.
-        x = ddim_step(xa, model(xa, a), model.alpha_bar(a), model.alpha_bar(b)).float()
-        del xa
+        # One UNet micro-batch at a time: the float64 temporaries are per micro-batch, not per K images
+        # (the same micro-batches the predictor would make, and elementwise arithmetic: the same bits).
+        nxt = torch.empty_like(x)
+        for start in range(0, len(x), model.batch_size):
+            xa = x[start:start + model.batch_size].to(torch.float64)
+            nxt[start:start + len(xa)] = ddim_step(xa, model(xa, a), model.alpha_bar(a), model.alpha_bar(b)).float()
+        x = nxt
         if on_step is not None:
             on_step(b, x)
     return x
