@@ -30,7 +30,7 @@ class ImageFiles:
 
     def batches(self, size: int):
         for i in range(0, len(self.files), size):
-            yield _stack([load_image(f, self.resolution) for f in self.files[i:i + size]], self.resolution)
+            yield load_images(self.files[i:i + size], self.resolution)
 
     def fingerprint(self) -> str:
         """Names, sizes and modification times: changes when any file does, without reading the pixels."""
@@ -78,8 +78,8 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
             _, held_out = split_files(pool, 0, num_eval, seed, what="target.eval_path (less the references)")
         else:
             refs, held_out = split_files(files, num_references, num_eval, seed)
-        return Target(name, _stack([load_image(f, resolution) for f in refs], resolution), [str(f) for f in refs],
-                      ImageFiles(held_out, resolution), [str(f) for f in held_out])
+        return Target(name, load_images(refs, resolution), [str(f) for f in refs], ImageFiles(held_out, resolution),
+                      [str(f) for f in held_out])
     if eval_path:
         raise UserError(f"target.eval_path is for folder targets; target.kind={kind} has its own held-out images")
     # Any other kind is a plug-in (the tiny world registers "tiny"): same inputs, same Target out.
@@ -115,8 +115,12 @@ def split_files(files: list[Path], num_references: int, num_eval: int, seed: int
     return [files[i] for i in sorted(refs)], [files[i] for i in sorted(held_out)]
 
 
-def _stack(images: list[torch.Tensor], resolution: int) -> torch.Tensor:
-    return torch.stack(images) if images else torch.empty(0, 3, resolution, resolution)
+def load_images(files: list[Path], resolution: int) -> torch.Tensor:
+    """(N, 3, resolution, resolution) in [-1, 1], filled in place: one copy of the images, not a list and a stack."""
+    out = torch.empty(len(files), 3, resolution, resolution)
+    for i, f in enumerate(files):
+        out[i] = load_image(f, resolution)
+    return out
 
 
 MIN_SIDE = 8  # pixels: below this an image holds too little to resize into a model's input
