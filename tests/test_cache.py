@@ -256,3 +256,12 @@ def test_a_requeued_slurm_job_breaks_its_own_old_lock_and_resumes(tmp_path, monk
     assert _lock_is_stale(lock, stale_after=1e9)
     monkeypatch.setenv("SLURM_JOB_ID", "778")  # another job's lock is respected
     assert not _lock_is_stale(lock, stale_after=1e9)
+
+
+def test_the_automatic_keep_rule_follows_the_resolution():
+    from unseen.pipeline import cache_keep
+
+    cfg = make_cfg([], "/tmp/x")
+    assert cache_keep(cfg, 32) is None and cache_keep(cfg, 256) == 100
+    assert cache_keep(make_cfg(["cache_keep=1"], "/tmp/x"), 256) is None
+    assert cache_keep(make_cfg(["cache_keep=50"], "/tmp/x"), 32) == 50

@@ -122,8 +122,10 @@ class Config:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     output_dir: str = MISSING  # where the run's results go (the Hydra run directory by default)
     cache_dir: Optional[str] = ".cache/unseen"  # shared by runs: inversions and evaluation features (None: off)
-    # Inversion points kept on disk: None every grid point; N the multiples of N (plus the final and the furthest
-    # point, for resuming), so a t_M sweep on multiples of N still inverts once. 256 px: ~0.8 MB per image and point.
+    # Inversion points kept on disk: N keeps the multiples of N (plus the final and the furthest point, for
+    # resuming), so a t_M sweep on multiples of N still inverts once; 1 keeps every point. None: automatic, every
+    # point up to 64 px, multiples of 100 above (256 px: ~0.8 MB per image and point, 70 GB for K = 1000 and a
+    # stride-10 walk to 900 if every point were kept).
     cache_keep: Optional[int] = None
     cache_max_gb: Optional[float] = None  # fail with a clear message rather than fill the disk
     save_latents: bool = True

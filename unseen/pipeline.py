@@ -135,9 +135,19 @@ def preflight(cfg: DictConfig) -> None:
     if e.feature == "inception":
         ev.inception_weights(e.inception_weights)
     if cfg.cache_keep is not None and cfg.cache_keep < 1:
-        raise UserError(f"cache_keep must be >= 1 (keep the multiples of it) or null (keep all), got {cfg.cache_keep}")
+        raise UserError(f"cache_keep must be >= 1 (keep the multiples of it) or null (automatic), got {cfg.cache_keep}")
     if cfg.cache_dir:
         writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir (set by $UNSEEN_CACHE)")
+
+
+AUTO_KEEP = 100  # cache_keep=null above 64 px: keep the multiples of 100
+
+
+def cache_keep(cfg: DictConfig, resolution: int) -> int | None:
+    """The inversion points to keep on disk: ``cache_keep``, or automatic (every point up to 64 px)."""
+    if cfg.cache_keep is not None:
+        return None if cfg.cache_keep == 1 else cfg.cache_keep
+    return None if resolution <= 64 else AUTO_KEEP
 
 
 def writable_dir(folder: Path, what: str) -> Path:
@@ -311,7 +321,8 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
             key = inversion_key(model.identity, refs, grid_spec, device.type, arithmetic)
             max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
             ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key,
-                                                              cfg.progress, cfg.cache_keep, max_bytes, dist)
+                                                              cfg.progress, cache_keep(cfg, model.resolution),
+                                                              max_bytes, dist)
     recon = None
     if cfg.mixing.reconstruct > 0 and not own_prior and dist.main:
         n = min(cfg.mixing.reconstruct, len(refs))
