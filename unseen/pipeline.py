@@ -23,7 +23,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
-from safetensors.torch import save_file
 
 from unseen import ddim
 from unseen.cache import invert_cached, inversion_key
@@ -31,6 +30,7 @@ from unseen.data import load_target
 from unseen.distributed import SINGLE, Dist, local_device
 from unseen.errors import UserError
 from unseen.images import image_grid, psnr, to_uint8
+from unseen.latents import LatentFile, save_streamed
 from unseen.geometry import CRITERIA, MODES, geometry_targets
 from unseen.models import checkpoint_folder, load_model, resolve_device
 from unseen.prior import VARIANCES, fit_prior
@@ -199,16 +199,23 @@ def _stale(staging: Path) -> bool:
         return False
 
 
-def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, metrics: dict
-                 ) -> tuple[torch.Tensor, dict]:
-    """The latents at t_M to denoise, flattened (count, D), float32, from the configured source. float32 is
-    the precision latents.safetensors keeps: replaying the saved latents gives the samples exactly."""
+DRAW_CHUNK = 256  # latents made at once by the replay / slerp / id sources
+
+
+def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, metrics: dict, sink) -> dict:
+    """The latents at t_M to denoise, flattened (count, D), handed to ``sink`` in order as float32 chunks (the
+    precision latents.safetensors keeps: replaying the saved latents gives the samples exactly). Returns the
+    geometry diagnostics."""
     s, g, seed = cfg.sampler, cfg.geometry, cfg.seed
     diagnostics = {}
     if s.source == "replay":
-        return replay_latents(ref_latents, s.count).float(), diagnostics
+        for i in range(0, s.count, DRAW_CHUNK):
+            sink(replay_latents(ref_latents, s.count)[i:i + DRAW_CHUNK].float())
+        return diagnostics
     if s.source == "slerp":
-        return slerp_latents(ref_latents, s.count, seed).float(), diagnostics
+        for part in slerp_latents(ref_latents, s.count, seed, chunk=DRAW_CHUNK):
+            sink(part.float())
+        return diagnostics
     with stages.stage("fit_prior"):
         try:
             prior = fit_prior(ref_latents, cfg.prior.variance, cfg.prior.components, cfg.prior.floor,
@@ -228,7 +235,7 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
                 raise UserError(str(err)) from err
         selection = select_prior_draws(prior, ref_latents, targets, s.count, mode=g.mode, bandwidth=g.bandwidth,
                                        enabled=tuple(g.criteria), subset_size=m, candidate_batch=g.candidate_batch,
-                                       max_candidates=g.max_candidates, seed=seed)
+                                       max_candidates=g.max_candidates, seed=seed, sink=sink)
     metrics["geometry"] = {
         "mode": g.mode, "bandwidth": g.bandwidth, "criteria": list(g.criteria),
         "candidates": selection.candidates, "accepted": selection.accepted,
@@ -238,7 +245,7 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
     }
     diagnostics.update(reference=targets.reference_values if targets else {}, draws=selection.values,
                        accepted=selection.accepted_values)
-    return selection.latents, diagnostics
+    return diagnostics
 
 
 def run(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> dict:
@@ -331,23 +338,30 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         rec_psnr = psnr(recon, refs[:n])
         metrics["reconstruction_psnr"] = {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()), "count": n}
 
+    # The drawn latents go to disk as they are made (unseen.latents): rank 0 keeps all of them (they are saved),
+    # the other ranks the run of whole chunks they denoise.
+    mine = dist.my_chunks(cfg.sampler.count, cfg.sampler.batch_size)
+    drawn = LatentFile(staging / f".latents-{dist.rank}.f32", tuple(refs.shape[1:]), 0 if dist.main else mine.start)
+    sink = drawn.append if dist.main else _RangeSink(drawn, mine.start, mine.stop)
     if own_prior:  # pure noise at T - 1, denoised with as many steps as the generation grid has
-        z = noise_latents(cfg.sampler.count, refs[0].numel(), cfg.seed).float()
+        for part in noise_latents(cfg.sampler.count, refs[0].numel(), cfg.seed, chunk=DRAW_CHUNK):
+            sink(part.float())
         sample_grid = ddim.time_grid(T - 1, len(gen_grid) - 1)
         ref_latents, diagnostics = torch.empty(0, *refs.shape[1:]), {}
     else:
-        z, diagnostics = draw_latents(cfg, ref_latents, stages, metrics)
+        diagnostics = draw_latents(cfg, ref_latents, stages, metrics, sink)
         sample_grid = gen_grid
-    z = z.reshape(-1, *refs.shape[1:])
-    log.info("generating %d samples from %s latents", len(z), cfg.sampler.source)
+    log.info("generating %d samples from %s latents", cfg.sampler.count, cfg.sampler.source)
     with stages.stage("generate", predictor):
         from unseen.evaluate import SampleScores
 
-        scores = _generate(cfg, predictor, z, sample_grid, staging / "samples", dist,
+        scores = _generate(cfg, predictor, drawn, mine, sample_grid, staging / "samples", dist,
                            SampleScores(refs, net, target.scorer, keep=max(64, cfg.eval.pixel_samples)))
     if dist.active:  # rank 0 reports the UNet work of every rank
         counts = dist.gather(stages.unet_evaluations)
         if not dist.main:
+            drawn.close()
+            drawn.path.unlink(missing_ok=True)
             return {}, {}
         stages.unet_evaluations = {k: sum(c.get(k, 0) for c in counts) for k in counts[0]}
         metrics["world_size"] = dist.world
@@ -361,24 +375,38 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     metrics["unet_evaluations"] = stages.unet_evaluations
     metrics["total_seconds"] = round(sum(stages.seconds.values()), 3)
     (staging / "split.json").write_text(json.dumps({"references": target.ids, "held_out": target.eval_ids}) + "\n")
-    _write(cfg, out, staging, refs, scores.first, recon, ref_latents, z, metrics)
+    _write(cfg, out, staging, refs, scores.first, recon, ref_latents, drawn, metrics)
     return metrics, diagnostics
 
 
-def _generate(cfg: DictConfig, predictor: ddim.NoisePredictor, z: torch.Tensor, grid: list[int], folder: Path,
-              dist: Dist, scores):
+class _RangeSink:
+    """Keeps the draws with global indices in [lo, hi) of a stream handed over in order."""
+
+    def __init__(self, latents: LatentFile, lo: int, hi: int):
+        self.latents, self.lo, self.hi, self.next = latents, lo, hi, 0
+
+    def __call__(self, z: torch.Tensor) -> None:
+        a, b = self.next, self.next + len(z)
+        self.next = b
+        lo, hi = max(a, self.lo), min(b, self.hi)
+        if lo < hi:
+            self.latents.append(z[lo - a:hi - a])
+
+
+def _generate(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
+              folder: Path, dist: Dist, scores):
     """Denoise ``z`` in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written (named by
     their index in the whole run) and its scores taken (``evaluate.SampleScores``), and the chunk is dropped.
     Under torchrun each rank takes a contiguous run of whole chunks (docs/design.md section 4) and rank 0
     merges every rank's scores, in sample order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    mine = dist.my_chunks(len(z), cfg.sampler.batch_size)
     index = mine.start
     # PNG encoding (zlib, outside the GIL) runs beside the next chunk's UNet calls instead of between them.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as writer:
         pending = []
-        for chunk in z[mine].split(cfg.sampler.batch_size):
+        for start in range(mine.start, mine.stop, cfg.sampler.batch_size):
+            chunk = drawn.read(start, min(start + cfg.sampler.batch_size, mine.stop))
             images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, cfg.sampler.clip_x0)
             for img in to_uint8(images):
                 pending.append(writer.submit(Image.fromarray(img).save, folder / f"{index:05d}.png"))
@@ -429,13 +457,15 @@ def evaluate(cfg: DictConfig, scores, target, net) -> dict:
     return out
 
 
-def _write(cfg, out: Path, staging: Path, refs, first_samples, recon, ref_latents, z, metrics) -> None:
+def _write(cfg, out: Path, staging: Path, refs, first_samples, recon, ref_latents, drawn: LatentFile, metrics
+           ) -> None:
     image_grid([refs[:32], first_samples[:64]], columns=16).save(staging / "grid.png")
     if recon is not None:
         image_grid([refs[: len(recon)], recon], columns=16).save(staging / "reconstruction.png")
     if cfg.save_latents:
-        save_file({"references": ref_latents.float().contiguous(), "samples": z.float().contiguous()},
-                  staging / "latents.safetensors")
+        save_streamed(staging / "latents.safetensors", {"references": ref_latents}, {"samples": drawn})
+    drawn.close()
+    drawn.path.unlink()
     (staging / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (staging / "owner").unlink()

@@ -43,10 +43,12 @@ class Selection:
 
 def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: GeometryTargets | None, count: int, *,
                        mode: str, bandwidth: float, enabled: tuple[str, ...] = CRITERIA, subset_size: int = 10,
-                       candidate_batch: int = 256, max_candidates: int = 20000, seed: int = 0) -> Selection:
+                       candidate_batch: int = 256, max_candidates: int = 20000, seed: int = 0,
+                       sink=None) -> Selection:
     """``count`` prior draws; with ``reject``, only those whose geometry matches the references'.
 
-    ``targets`` may be None with mode ``none``; the criteria of the draws are then not computed.
+    ``targets`` may be None with mode ``none``; the criteria of the draws are then not computed. With
+    ``sink``, accepted draws are handed to it (float32, in order) as they come instead of being kept.
     """
     if mode == "reject" and targets is None:
         raise ValueError("geometry mode 'reject' needs targets")
@@ -73,14 +75,17 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
         # Candidates after the one that completes the count were never needed: counting them would
         # understate the acceptance rate.
         used = n if accepted + len(take) < count else int(take[-1]) + 1
-        kept.append(z[take].float())  # a float64 copy of every kept draw would be 7.9 GB for 5000 at 256 px
+        if sink is not None:
+            sink(z[take].float())
+        else:
+            kept.append(z[take].float())
         for c, v in vals.items():
             values[c].append(v[:used])
             kept_values[c].append(v[take])
         candidates += used
         accepted += len(take)
         b += 1
-    return Selection(torch.cat(kept), candidates, accepted, {c: torch.cat(v) for c, v in values.items() if v},
+    return Selection(torch.cat(kept) if kept else torch.empty(0), candidates, accepted, {c: torch.cat(v) for c, v in values.items() if v},
                      {c: torch.cat(v) for c, v in kept_values.items() if v})
 
 
@@ -99,15 +104,22 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return direction * ((1 - t) * na + t * nb)
 
 
-def slerp_latents(refs: torch.Tensor, count: int, seed: int = 0) -> torch.Tensor:
-    """``count`` interpolants between random pairs of distinct references, t ~ U(0.25, 0.75)."""
-    refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
+def slerp_latents(refs: torch.Tensor, count: int, seed: int = 0, chunk: int | None = None):
+    """``count`` interpolants between random pairs of distinct references, t ~ U(0.25, 0.75). With ``chunk``,
+    an iterator of consecutive chunks of them (the pairs and t are drawn first, so the values are the same)."""
+    refs = refs.reshape(refs.shape[0], -1)
     if len(refs) < 2:
         raise ValueError("the slerp source needs at least 2 references")
     g = batch_generator(seed, "slerp", 0)
     pairs = random_subsets(count, len(refs), 2, g)
     t = 0.25 + 0.5 * torch.rand(count, 1, generator=g, dtype=torch.float64)
-    return slerp(refs[pairs[:, 0]], refs[pairs[:, 1]], t)
+
+    def part(i: int, j: int) -> torch.Tensor:
+        return slerp(refs[pairs[i:j, 0]].double(), refs[pairs[i:j, 1]].double(), t[i:j])
+
+    if chunk is None:
+        return part(0, count)
+    return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
 
 
 def replay_latents(refs: torch.Tensor, count: int) -> torch.Tensor:
@@ -116,6 +128,10 @@ def replay_latents(refs: torch.Tensor, count: int) -> torch.Tensor:
     return refs[torch.arange(count) % len(refs)]
 
 
-def noise_latents(count: int, dim: int, seed: int = 0) -> torch.Tensor:
-    """Standard normal latents: the model's own prior at T - 1."""
-    return torch.randn(count, dim, generator=batch_generator(seed, "id", 0), dtype=torch.float64)
+def noise_latents(count: int, dim: int, seed: int = 0, chunk: int | None = None):
+    """Standard normal latents: the model's own prior at T - 1. With ``chunk``, an iterator of consecutive chunks
+    drawn from the same generator in turn (the same values as one draw)."""
+    g = batch_generator(seed, "id", 0)
+    if chunk is None:
+        return torch.randn(count, dim, generator=g, dtype=torch.float64)
+    return (torch.randn(min(chunk, count - i), dim, generator=g, dtype=torch.float64) for i in range(0, count, chunk))
