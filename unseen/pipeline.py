@@ -210,7 +210,7 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
     diagnostics = {}
     if s.source == "replay":
         for i in range(0, s.count, DRAW_CHUNK):
-            sink(replay_latents(ref_latents, s.count)[i:i + DRAW_CHUNK].float())
+            sink(replay_latents(ref_latents, min(DRAW_CHUNK, s.count - i), start=i).float())
         return diagnostics
     if s.source == "slerp":
         for part in slerp_latents(ref_latents, s.count, seed, chunk=DRAW_CHUNK):

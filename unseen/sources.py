@@ -122,10 +122,10 @@ def slerp_latents(refs: torch.Tensor, count: int, seed: int = 0, chunk: int | No
     return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
 
 
-def replay_latents(refs: torch.Tensor, count: int) -> torch.Tensor:
-    """The references' own latents, cycled to ``count``."""
-    refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
-    return refs[torch.arange(count) % len(refs)]
+def replay_latents(refs: torch.Tensor, count: int, start: int = 0) -> torch.Tensor:
+    """The references' own latents, cycled: items ``start .. start + count - 1`` of the cycle."""
+    refs = refs.reshape(refs.shape[0], -1)
+    return refs[torch.arange(start, start + count) % len(refs)].to(torch.float64)
 
 
 def noise_latents(count: int, dim: int, seed: int = 0, chunk: int | None = None):
