@@ -26,15 +26,14 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def bench_batched_inversion(n: int, steps: int) -> None:
-    model = load_model(str(assets.TINY_DDPM))
-    images = sample("smileys", n)
-    grid = ddim.time_grid(300, steps)
+def bench_batched_inversion(model, images: torch.Tensor, steps: int, label: str) -> None:
+    """The same inversion with the UNet called on every image at once and on one image at a time."""
+    n, grid = len(images), ddim.time_grid(300, steps)
     batched = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=n)
     single = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=1)
-    t_batched = best_of(lambda: ddim.invert(batched, images, grid), 2)
-    t_single = best_of(lambda: ddim.invert(single, images, grid), 1)
-    print(f"invert {n} images x {steps} steps: batched {t_batched:.2f}s, one at a time {t_single:.2f}s "
+    t_batched = best_of(lambda: ddim.invert_to(batched, images, grid), 2)
+    t_single = best_of(lambda: ddim.invert_to(single, images, grid), 1)
+    print(f"invert {n} images ({label}) x {steps} steps: batched {t_batched:.2f}s, one at a time {t_single:.2f}s "
           f"-> {t_single / t_batched:.1f}x")
 
 
@@ -180,37 +179,28 @@ def bench_memory(quick: bool = False) -> None:
               f"(+{grown:5.0f}){per}")
 
 
-def bench_inversion_256(n: int, steps: int) -> None:
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(str(small_unet_256(Path(tmp))))
-    images = torch.rand(n, 3, 256, 256) * 2 - 1
-    grid = ddim.time_grid(300, steps)
-    batched = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=n)
-    single = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=1)
-    t_batched = best_of(lambda: ddim.invert_to(batched, images, grid), 2)
-    t_single = best_of(lambda: ddim.invert_to(single, images, grid), 1)
-    print(f"invert {n} images of 256 px (small random UNet) x {steps} steps: batched {t_batched:.2f}s, one at a time "
-          f"{t_single:.2f}s -> {t_single / t_batched:.1f}x")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    bench_batched_inversion(16 if args.quick else 32, 5 if args.quick else 10)
+    tiny = load_model(str(assets.TINY_DDPM))
+    n = 16 if args.quick else 32
+    bench_batched_inversion(tiny, sample("smileys", n), 5 if args.quick else 10, "32 px, tiny model")
     bench_geometry(256, 64, 3 * 32 * 32)
     bench_geometry(256, 64, 3 * 256 * 256 // 4 if args.quick else 3 * 256 * 256)
-    tiny = load_model(str(assets.TINY_DDPM))
     bench_generate_overhead(tiny.unet, tiny.alphas_cumprod, 64, 10 if args.quick else 30, "tiny 32 px DDPM")
     from diffusers import DDPMScheduler
 
     ac = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
     bench_generate_overhead(paper_adm_random(), ac, 1 if args.quick else 2, 3, "256 px ADM (random weights)")
-    bench_inversion_256(8 if args.quick else 16, 3)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        small = load_model(str(small_unet_256(Path(tmp))))
+    n = 8 if args.quick else 16
+    bench_batched_inversion(small, torch.rand(n, 3, 256, 256) * 2 - 1, 3, "256 px, small random UNet")
     bench_memory(args.quick)
 
 
