@@ -18,3 +18,20 @@ def make_cfg(overrides=(), output_dir=None, small=True, cache_dir=None):
         extra = [f"output_dir={output_dir}"] if output_dir else []
         extra.append(f"cache_dir={cache_dir}" if cache_dir else "cache_dir=null")
         return compose("config", overrides=(SMALL if small else []) + list(overrides) + extra)
+
+
+class FakeUNet(__import__("torch").nn.Module):
+    """A stand-in for a diffusers UNet2DModel in math tests: ``eps(x, t)`` as its output, 3 channels, one
+    parameter (the predictor reads the device from it)."""
+
+    config = type("Config", (), {"in_channels": 3})()
+
+    def __init__(self, eps):
+        import torch
+
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(()))
+        self.eps = eps
+
+    def forward(self, x, t):
+        return type("Output", (), {"sample": self.eps(x, t)})()

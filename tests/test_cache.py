@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import make_cfg
+from tests.helpers import FakeUNet, make_cfg
 from unseen.wandb_offline import history_keys, records
 from unseen.pipeline import run
 
@@ -157,22 +157,15 @@ def test_a_waiting_job_takes_the_point_it_needs_from_the_lock_holder(tmp_path):
     from unseen import ddim
     from unseen.cache import invert_cached
 
-    class Slow(torch.nn.Module):
-        config = type("C", (), {"in_channels": 3})()
-
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(()))
-
-        def forward(self, x, t):
-            time.sleep(0.05)
-            return type("O", (), {"sample": 0.1 * x * self.w})()
+    def slow(x, t):
+        time.sleep(0.05)
+        return 0.1 * x
 
 
     ac = torch.linspace(0.999, 0.01, 1000, dtype=torch.float64)
     images = torch.rand(3, 3, 4, 4)
     grid = list(range(0, 201, 10))
-    preds = [ddim.NoisePredictor(Slow(), ac), ddim.NoisePredictor(Slow(), ac)]
+    preds = [ddim.NoisePredictor(FakeUNet(slow), ac), ddim.NoisePredictor(FakeUNet(slow), ac)]
     results = {}
 
     def job(i, g):
@@ -187,7 +180,7 @@ def test_a_waiting_job_takes_the_point_it_needs_from_the_lock_holder(tmp_path):
     b.join()
     assert preds[0].evaluations == 3 * 20 and preds[1].evaluations == 0
     assert results[1][1]["steps_run"] == 0
-    alone = ddim.invert_to(ddim.NoisePredictor(Slow(), ac), images, grid[:11])
+    alone = ddim.invert_to(ddim.NoisePredictor(FakeUNet(slow), ac), images, grid[:11])
     torch.testing.assert_close(results[1][0], alone, rtol=0, atol=0)
     assert not (tmp_path / "inversions" / "key" / ".lock").exists()
 
@@ -203,20 +196,8 @@ def test_a_stale_lock_of_a_dead_process_is_broken(tmp_path):
     folder = tmp_path / "inversions" / "key"
     folder.mkdir(parents=True)
     (folder / ".lock").write_text(f"{socket.gethostname()} {dead.pid} -")
-    unet = torch.nn.Conv2d(3, 3, 1)
-    unet.config = type("C", (), {"in_channels": 3})()
-
-    class Wrap(torch.nn.Module):
-        config = unet.config
-
-        def __init__(self):
-            super().__init__()
-            self.conv = unet
-
-        def forward(self, x, t):
-            return type("O", (), {"sample": self.conv(x)})()
-
-    pred = ddim.NoisePredictor(Wrap(), torch.linspace(0.999, 0.01, 1000, dtype=torch.float64))
+    conv = torch.nn.Conv2d(3, 3, 1)
+    pred = ddim.NoisePredictor(FakeUNet(lambda x, t: conv(x)), torch.linspace(0.999, 0.01, 1000, dtype=torch.float64))
     _, info = invert_cached(pred, torch.rand(2, 3, 4, 4), [0, 10, 20], tmp_path, "key")
     assert info["steps_run"] == 2
 

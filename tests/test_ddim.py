@@ -4,6 +4,7 @@ import pytest
 import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, UNet2DModel
 
+from tests.helpers import FakeUNet
 from unseen import ddim
 from unseen.errors import NonFiniteError
 
@@ -122,19 +123,8 @@ def test_evaluations_are_counted_and_batched(random_unet, alphas_cumprod):
 def test_round_trip_without_a_model_is_exact(alphas_cumprod):
     """With eps independent of x (a constant 'model'), DDIM is exactly invertible: a pure arithmetic check
     that also shows why the grid's clean end counts as time 0 on the way up."""
-
-    class Constant(torch.nn.Module):
-        config = type("C", (), {"in_channels": 3})()
-
-        def __init__(self):
-            super().__init__()
-            self.p = torch.nn.Parameter(torch.zeros(()))
-            self.e = torch.randn(1, 3, 4, 4)
-
-        def forward(self, x, t):
-            return type("O", (), {"sample": self.e.expand_as(x)})()
-
-    predictor = ddim.NoisePredictor(Constant(), alphas_cumprod)
+    e = torch.randn(1, 3, 4, 4)
+    predictor = ddim.NoisePredictor(FakeUNet(lambda x, t: e.expand_as(x)), alphas_cumprod)
     x0 = torch.rand(2, 3, 4, 4) * 2 - 1
     grid = ddim.time_grid(700, 35)
     z = ddim.invert(predictor, x0, grid)[-1]
@@ -148,18 +138,9 @@ def test_round_trip_without_a_model_is_exact(alphas_cumprod):
 
 
 def test_non_finite_model_output_is_an_error(alphas_cumprod):
-    class Broken(torch.nn.Module):
-        config = type("C", (), {"in_channels": 3})()
-
-        def __init__(self):
-            super().__init__()
-            self.p = torch.nn.Parameter(torch.zeros(()))
-
-        def forward(self, x, t):
-            return type("O", (), {"sample": torch.full_like(x, float("nan"))})()
-
+    broken = FakeUNet(lambda x, t: torch.full_like(x, float("nan")))
     with pytest.raises(NonFiniteError, match="NaN"):
-        ddim.invert(ddim.NoisePredictor(Broken(), alphas_cumprod), torch.zeros(1, 3, 4, 4), [0, 10])
+        ddim.invert(ddim.NoisePredictor(broken, alphas_cumprod), torch.zeros(1, 3, 4, 4), [0, 10])
 
 
 @pytest.mark.parametrize("prediction_type", ["v_prediction", "sample"])
