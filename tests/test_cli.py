@@ -57,7 +57,7 @@ CASES = {  # the issue's list, in its order: overrides -> what the one line must
     "slerp with one reference": (["sampler=slerp", "target.num_references=1"], "use at least 2 references"),
     "a string for a number": (["sampler.count=abc"], "sampler.count=abc"),
     "an unknown key": (["foo=1"], "unknown config key 'foo'"),
-    "an unknown choice": (["prior=nonexistent"], "valid choices: diagonal, pca, residual, scalar"),
+    "an unknown choice": (["prior=nonexistent"], "valid choices: diagonal, mixture, pca, residual, scalar"),
     "an unknown preset": (["experiment=doesnotexist"], "Could not find 'experiment/doesnotexist'; valid choices"),
     "residual prior with one reference": (["prior=residual", "target.num_references=1"], "add references"),
     "a file as target.path": (["target=folder", "target.path=FILE"], "is a file, not a folder"),

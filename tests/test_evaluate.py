@@ -101,3 +101,37 @@ def _small_unet():
     torch.manual_seed(0)
     return UNet2DModel(sample_size=32, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
                        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D")).eval()
+
+
+def test_wilson_interval_matches_published_values():
+    from unseen.evaluate import wilson_interval
+
+    # Newcombe (1998), table I: 0/10 -> 0 to 0.2775; 81/263 -> 0.2553 to 0.3662
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert wilson_interval(128, 128)[1] == pytest.approx(1.0) and wilson_interval(128, 128)[0] == pytest.approx(0.9709, abs=1e-4)
+
+
+def test_precision_and_recall_tell_fidelity_from_coverage():
+    from unseen.evaluate import precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    collapsed = 0.1 * torch.randn(400, 2, generator=g, dtype=torch.float64)  # faithful but narrow
+    off = torch.randn(400, 2, generator=g, dtype=torch.float64) + 6.0  # varied but off the data
+    same = torch.randn(400, 2, generator=g, dtype=torch.float64)
+    c, o, s = precision_recall(real, collapsed), precision_recall(real, off), precision_recall(real, same)
+    assert c["precision"] > 0.95 and c["recall"] < 0.2
+    assert o["precision"] < 0.05 and o["recall"] < 0.05
+    assert s["precision"] > 0.85 and s["recall"] > 0.85
+    # hand-made: reals at 0 and 10 (k = 1: each ball's radius is 10); a fake at 25 lies in neither ball
+    tiny = precision_recall(torch.tensor([[0.0], [10.0]]), torch.tensor([[5.0], [25.0]]), k=1)
+    assert tiny["precision"] == 0.5 and tiny["recall"] == 1.0  # fakes' radius 20 covers both reals
+
+
+def test_feature_memorisation_flags_copies_only():
+    from unseen.evaluate import feature_memorisation
+
+    refs = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    out = feature_memorisation(torch.cat([refs, refs + 10]), refs, held_features=refs + 0.1)
+    assert out["fraction_below_0.5"] == 0.5 and out["held_out_fraction_below_0.5"] == 1.0

@@ -60,20 +60,30 @@ class MixingConfig:
 
 @dataclass
 class PriorConfig:
-    variance: str = "residual"  # scalar | residual | diagonal | pca
+    variance: str = "residual"  # scalar | residual | diagonal | pca | mixture
     components: int = 16  # pca only
     floor: float = 1e-4  # smallest std of diagonal / residual parts
     truncate: bool = False  # clamp draws to the references' per-dimension span
+    bandwidth: float = 0.5  # mixture only: each component's std in units of the references' residual std
+    # Orthogonal transforms the domain is declared to have (unseen.symmetry), applied to every draw:
+    # shift | hflip | vflip | hue. Empty for aligned domains (faces).
+    symmetries: list[str] = field(default_factory=list)
+    max_shift: float = 0.15  # shift: up to this fraction of the side in each direction
 
 
 @dataclass
 class GeometryConfig:
-    mode: str = "none"  # none | reject
+    mode: str = "none"  # none | reject | optimize
     criteria: list[str] = field(default_factory=lambda: ["distance", "origin_angle", "pair_angle"])
     bandwidth: float = 1.0  # tolerance in units of the references' own spread sd_c
     subset_size: int = 10  # m, references each candidate is compared with
     candidate_batch: int = 256
     max_candidates: int = 20000
+    # optimize: at most `steps` normalised gradient steps of `step_size` x the references' mean distance,
+    # towards `margin` x the band (a little inside it, so the draw still passes with its own subset)
+    steps: int = 100
+    step_size: float = 0.02
+    margin: float = 0.8
 
 
 @dataclass
@@ -96,6 +106,24 @@ class EvalConfig:
     # Samples kept in memory for the pixel-space diversity (mean pairwise distance) and the grid: the first N of
     # the run (an unbiased subset: samples are exchangeable). Everything else is scored as it is made.
     pixel_samples: int = 512
+    # Memorisation also in the UNet's middle-block space (one UNet call per sample at t = 0): every model has it.
+    unet_memorisation: bool = True
+    pr_k: int = 3  # the k of improved precision and recall
+
+
+@dataclass
+class AutoConfig:
+    """experiment=auto: choose t_M and the latent source from the references alone (unseen.auto)."""
+
+    enabled: bool = False
+    t_M: list[int] = field(default_factory=lambda: [100, 200, 300, 400, 500])  # multiples of mixing.stride
+    # name -> overrides that make the candidate source (see conf/experiment/auto.yaml)
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    holdout: float = 0.25  # fraction of the K references the candidates are scored against (never fitted)
+    count: int = 32  # samples per candidate
+    penalty: float = 5.0  # weight of each violation below
+    max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
+    min_diversity: float = 0.8  # samples' mean pairwise feature distance over the validation references'
 
 
 @dataclass
@@ -117,6 +145,7 @@ class Config:
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    auto: AutoConfig = field(default_factory=AutoConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -5,7 +5,15 @@
   (its penultimate layer; offline);
 * diversity: mean pairwise distance among samples, in feature and in pixel space;
 * memorisation: each sample's distance to its nearest reference divided by the references' own
-  mean nearest-neighbour distance (pixel space); the mean and the fraction below 0.5.
+  mean nearest-neighbour distance; the mean and the fraction below 0.5. In pixel space, in the
+  feature network's space and in the UNet's middle-block space (any model has one), because a
+  shifted or recoloured copy is far in pixels but near in features;
+* the diversity ratio: samples' mean pairwise distance over the held-out images' (1 = as varied as
+  the domain; a prior that returns the mean image scores ~0);
+* improved precision and recall (Kynkaanniemi et al. 2019, k = 3) in the FID feature space:
+  fidelity (samples inside the real images' k-NN balls) and coverage of the domain (held-out
+  images inside the samples' balls) told apart;
+* the target rate of a domain judge with its Wilson 95% interval.
 
 Every metric is reported with the sample counts it used.
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -75,9 +84,10 @@ class MidBlockFeatures(nn.Module):
     (t = 0), averaged over space: an offline feature space for ANY model. Scores in it compare runs of the
     same model with each other; they are not Inception FIDs and not comparable across models."""
 
-    def __init__(self, unet: nn.Module):
+    def __init__(self, unet: nn.Module, pool: str = "mean"):
         super().__init__()
         self.unet = getattr(unet, "_orig_mod", unet)  # a torch.compile'd UNet: hooks need the plain module
+        self.pool = pool  # mean | mean_std (the spread over space too: tells shapes apart better, twice the size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         captured = {}
@@ -86,7 +96,10 @@ class MidBlockFeatures(nn.Module):
             self.unet(x.to(self.unet.dtype), torch.zeros(len(x), dtype=torch.long, device=x.device))
         finally:
             handle.remove()
-        return captured["h"].float().mean(dim=(2, 3))
+        h = captured["h"].float()
+        if self.pool == "mean_std":
+            return torch.cat([h.mean(dim=(2, 3)), h.std(dim=(2, 3))], dim=1)
+        return h.mean(dim=(2, 3))
 
 
 def feature_network(name: str, device: torch.device, weights: str | None = None, unet: nn.Module | None = None,
@@ -196,17 +209,87 @@ def nearest_distances(a: torch.Tensor, b: torch.Tensor, exclude_self: bool = Fal
     return torch.cat(out)
 
 
+def nearest_indices(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Each row of ``a``'s nearest row of ``b`` (flattened), by index."""
+    flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return torch.cat([block.argmin(1) for _, block in _distances(flat_a, flat_b)])
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score 95% interval of a binomial rate: honest at 0 and 1, where the normal one is not."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row's distance to its k-th nearest other row (the radius of its ball in the P&R manifold)."""
+    out = []
+    for start, block in _distances(x, x):
+        rows = torch.arange(len(block))
+        block[rows, start + rows] = float("inf")
+        out.append(block.topk(k, dim=1, largest=False).values[:, -1])
+    return torch.cat(out)
+
+
+def _inside(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """For each point, whether it lies in some ball (centre, radius)."""
+    hit = []
+    for _, block in _distances(points, centres):
+        hit.append((block <= radii[None, :]).any(1))
+    return torch.cat(hit)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict:
+    """Improved precision (fakes inside the real manifold) and recall (reals inside the fake manifold), each
+    manifold the union of its points' balls out to their k-th nearest neighbour."""
+    k = min(k, len(real) - 1, len(fake) - 1)
+    if k < 1:
+        return {"precision": float("nan"), "recall": float("nan"), "k": k}
+    precision = _inside(fake, real, kth_neighbour_radius(real, k)).double().mean()
+    recall = _inside(real, fake, kth_neighbour_radius(fake, k)).double().mean()
+    return {"precision": float(precision), "recall": float(recall), "k": k, "num_real": len(real),
+            "num_fake": len(fake)}
+
+
 def memorisation(samples: torch.Tensor, refs: torch.Tensor) -> dict:
     return memorisation_from(nearest_distances(samples.reshape(len(samples), -1), refs.reshape(len(refs), -1)), refs)
 
 
 def memorisation_from(to_ref: torch.Tensor, refs: torch.Tensor) -> dict:
-    """``memorisation`` from each sample's nearest-reference distance (computed as the samples were made)."""
+    """``memorisation`` from each sample's nearest-reference distance (computed as the samples were made);
+    ``refs`` are the references in the same space (images or features)."""
     r = refs.reshape(len(refs), -1)
     ref_nn = nearest_distances(r, r, exclude_self=True).mean()
     ratio = to_ref / ref_nn
     return {"mean_ratio": float(ratio.mean()), "fraction_below_0.5": float((ratio < 0.5).double().mean()),
             "reference_nn_distance": float(ref_nn), "num_samples": len(to_ref), "num_references": len(refs)}
+
+
+def feature_memorisation(fake: torch.Tensor, ref_features: torch.Tensor, held_features: torch.Tensor | None = None
+                         ) -> dict:
+    """``memorisation`` in a feature space; with held-out images' features, their own fraction below 0.5 (the
+    level real, unseen images of the domain reach)."""
+    out = memorisation_from(nearest_distances(fake, ref_features), ref_features)
+    if held_features is not None and len(held_features):
+        out["held_out_fraction_below_0.5"] = memorisation(held_features, ref_features)["fraction_below_0.5"]
+    return out
+
+
+def first_images(images, n: int) -> torch.Tensor:
+    """The first ``n`` of a tensor of images or of an ``ImageFiles`` set (read as far as needed)."""
+    if isinstance(images, torch.Tensor):
+        return images[:n]
+    parts, have = [], 0
+    for chunk in batches(images, 64):
+        if have >= n:
+            break
+        parts.append(chunk[: n - have])
+        have += len(parts[-1])
+    return torch.cat(parts) if parts else torch.empty(0)
 
 
 class SampleScores:
@@ -215,9 +298,11 @@ class SampleScores:
     scorer's domain counts, and the first ``keep`` samples (pixel diversity and the grid). Memory:
     N x (feature dim + 1) numbers plus ``keep`` images, whatever N is."""
 
-    def __init__(self, refs: torch.Tensor, net: "FeatureNetwork | None" = None, scorer=None, keep: int = 512):
+    def __init__(self, refs: torch.Tensor, net: "FeatureNetwork | None" = None, scorer=None, keep: int = 512,
+                 unet_net: "FeatureNetwork | None" = None):
         self.refs, self.net, self.scorer, self.keep = refs.reshape(len(refs), -1), net, scorer, keep
-        self.count, self.nearest, self.features, self.kept = 0, [], [], []
+        self.unet_net = unet_net  # the UNet's middle block, for memorisation in a space every model has
+        self.count, self.nearest, self.features, self.kept, self.unet_features = 0, [], [], [], []
         self.domain_counts: dict[str, float] = {}
 
     def add(self, images: torch.Tensor) -> None:
@@ -226,6 +311,8 @@ class SampleScores:
         self.nearest.append(nearest_distances(images.reshape(len(images), -1), self.refs))
         if self.net is not None:
             self.features.append(self.net(images))
+        if self.unet_net is not None:
+            self.unet_features.append(self.features[-1] if self.unet_net is self.net else self.unet_net(images))
         if self.scorer is not None and len(images):
             for name, rate in self.scorer(images).items():
                 self.domain_counts[name] = self.domain_counts.get(name, 0.0) + rate * len(images)
@@ -237,13 +324,14 @@ class SampleScores:
     def state(self) -> dict:
         """What another rank needs to merge (``merge``): small next to the samples."""
         return {"count": self.count, "nearest": self.nearest, "features": self.features, "kept": self.kept,
-                "domain_counts": self.domain_counts}
+                "domain_counts": self.domain_counts, "unet_features": self.unet_features}
 
     def merge(self, states: list[dict]) -> "SampleScores":
         """The scores of every rank's chunks, in rank (= sample) order."""
-        merged = SampleScores(self.refs, self.net, self.scorer, self.keep)
+        merged = SampleScores(self.refs, self.net, self.scorer, self.keep, self.unet_net)
         for s in states:
             merged.count += s["count"]
+            merged.unet_features += s["unet_features"]
             merged.nearest += s["nearest"]
             merged.features += s["features"]
             for k in s["kept"]:
@@ -264,3 +352,6 @@ class SampleScores:
 
     def domain_rates(self) -> dict[str, float]:
         return {name: round(c) / self.count for name, c in self.domain_counts.items()}
+
+    def domain_count(self, name: str) -> int:
+        return round(self.domain_counts.get(name, 0.0))

@@ -87,6 +87,13 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {p.variance!r}")
     if p.variance == "pca" and p.components < 1:
         raise UserError(f"prior.components must be >= 1, got {p.components}")
+    if p.bandwidth < 0 or not 0 <= p.max_shift <= 0.5:
+        raise UserError(f"prior.bandwidth must be >= 0 and prior.max_shift in [0, 0.5], got {p.bandwidth} and "
+                        f"{p.max_shift}")
+    from unseen.symmetry import SYMMETRIES
+
+    if any(name not in SYMMETRIES for name in p.symmetries):
+        raise UserError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(p.symmetries)}")
     if g.mode not in MODES:
         raise UserError(f"geometry.mode must be one of {', '.join(MODES)}, got {g.mode!r}")
     if not g.bandwidth > 0:
@@ -96,6 +103,9 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"geometry.criteria must be a non-empty subset of {list(CRITERIA)}, got {list(g.criteria)}")
     if g.candidate_batch < 1 or g.max_candidates < 1:
         raise UserError("geometry.candidate_batch and geometry.max_candidates must be >= 1")
+    if g.steps < 0 or not g.step_size > 0 or not 0 < g.margin <= 1:
+        raise UserError(f"geometry.steps must be >= 0, geometry.step_size > 0 and geometry.margin in (0, 1], got "
+                        f"{g.steps}, {g.step_size} and {g.margin}")
     if s.source not in SOURCES:
         raise UserError(f"sampler.source must be one of {', '.join(SOURCES)}, got {s.source!r}")
     if s.count < 1:
@@ -116,12 +126,22 @@ def validate(cfg: DictConfig) -> None:
                 "add references"
             raise UserError(f"the {p.variance!r} prior needs at least {need} references, got target.num_references "
                             f"= {k}: {fix}")
-        if g.mode == "reject" and k <= g.subset_size:
-            raise UserError(f"geometry=reject scores each reference against subset_size = {g.subset_size} others, "
+        if g.mode in ("reject", "optimize") and k <= g.subset_size:
+            raise UserError(f"geometry={g.mode} scores each reference against subset_size = {g.subset_size} others, "
                             f"so it needs more than {g.subset_size} references, got {k}: add references or lower "
                             f"geometry.subset_size")
     if cfg.target.num_eval < 0:
         raise UserError(f"target.num_eval must be >= 0, got {cfg.target.num_eval}")
+    if cfg.auto.enabled:
+        from unseen import auto
+
+        auto.validate(cfg)
+        for name, overrides in cfg.auto.candidates.items():  # every candidate is a valid run of its own
+            try:
+                validate(auto.apply(cfg, [*overrides, "auto.enabled=false", f"mixing.t_M={max(cfg.auto.t_M)}",
+                                          f"target.num_references={cfg.target.num_references - 2}"]))
+            except UserError as err:
+                raise UserError(f"auto.candidates.{name}: {err}") from err
 
 
 def preflight(cfg: DictConfig) -> None:
@@ -218,24 +238,27 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
         return diagnostics
     with stages.stage("fit_prior"):
         try:
-            prior = fit_prior(ref_latents, cfg.prior.variance, cfg.prior.components, cfg.prior.floor,
-                              cfg.prior.truncate)
+            p = cfg.prior
+            prior = fit_prior(ref_latents, p.variance, p.components, p.floor, p.truncate, p.bandwidth,
+                              list(p.symmetries), p.max_shift)
         except ValueError as err:
             raise UserError(str(err)) from err
     metrics["prior"] = prior.stats()
     with stages.stage("geometry"):
         k = len(ref_latents)
         # With mode none the targets are diagnostics only, so a small K scores against fewer references.
-        m = g.subset_size if g.mode == "reject" else min(g.subset_size, k - 1)
+        filtering = g.mode in ("reject", "optimize")
+        m = g.subset_size if filtering else min(g.subset_size, k - 1)
         targets = None
-        if g.mode == "reject" or m >= 2:
+        if filtering or m >= 2:
             try:
                 targets = geometry_targets(ref_latents, m, batch_generator(seed, "geometry", 0))
             except ValueError as err:
                 raise UserError(str(err)) from err
         selection = select_prior_draws(prior, ref_latents, targets, s.count, mode=g.mode, bandwidth=g.bandwidth,
                                        enabled=tuple(g.criteria), subset_size=m, candidate_batch=g.candidate_batch,
-                                       max_candidates=g.max_candidates, seed=seed, sink=sink)
+                                       max_candidates=g.max_candidates, seed=seed, sink=sink,
+                                       optimize=dict(steps=g.steps, step_size=g.step_size, margin=g.margin))
     metrics["geometry"] = {
         "mode": g.mode, "bandwidth": g.bandwidth, "criteria": list(g.criteria),
         "candidates": selection.candidates, "accepted": selection.accepted,
@@ -243,6 +266,10 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
         "targets": targets.as_dict() if targets else None,
         "draws": {c: {"mean": float(v.mean()), "std": float(v.std())} for c, v in selection.values.items()},
     }
+    if selection.moved is not None:  # how far optimize moved the kept draws, in units of their nearest reference
+        metrics["geometry"]["moved_over_nearest"] = {"median": float(selection.moved.median()),
+                                                     "mean": float(selection.moved.mean()),
+                                                     "max": float(selection.moved.max())}
     diagnostics.update(reference=targets.reference_values if targets else {}, draws=selection.values,
                        accepted=selection.accepted_values)
     return diagnostics
@@ -308,6 +335,12 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
                              seed=t.seed, num_eval=num_eval, eval_path=t.eval_path)
     refs = target.images
     net = _feature_network(cfg, target, model, device)  # before the work: a wrong choice fails in seconds
+    unet_net = None
+    if cfg.eval.unet_memorisation:
+        from unseen import evaluate as ev
+
+        unet_net = net if cfg.eval.feature == "unet" else ev.feature_network("unet", device, unet=model.unet,
+                                                                              model_identity=model.identity)
     mx = cfg.mixing
     if mx.steps:
         grid, grid_spec = ddim.time_grid(mx.t_M, mx.steps), f"linspace:{mx.t_M}:{mx.steps}"
@@ -320,6 +353,16 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
                      "generation_steps": len(gen_grid), "source": cfg.sampler.source, "seed": cfg.seed,
                      "device": str(device)}
 
+    if cfg.auto.enabled:
+        if dist.active:
+            raise UserError("experiment=auto runs in one process: drop torchrun, or fix the choice it made "
+                            "(metrics.json's auto.chosen) and shard that run")
+        with stages.stage("auto", predictor):
+            cfg, metrics["auto"] = _auto(cfg, predictor, refs, model, device)
+        grid = ddim.stride_grid(cfg.mixing.t_M, mx.stride)
+        gen_grid, steps = grid, len(grid) - 1
+        metrics.update(t_M=cfg.mixing.t_M, inversion_steps=steps, generation_steps=len(gen_grid),
+                       source=cfg.sampler.source)
     own_prior = cfg.sampler.source == "id"  # the model's own samples need no inversion
     if not own_prior:
         log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
@@ -356,7 +399,8 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         from unseen.evaluate import SampleScores
 
         scores = _generate(cfg, predictor, drawn, mine, sample_grid, staging / "samples", dist,
-                           SampleScores(refs, net, target.scorer, keep=max(64, cfg.eval.pixel_samples)))
+                           SampleScores(refs, net, target.scorer, keep=max(64, cfg.eval.pixel_samples),
+                                        unet_net=unet_net))
     if dist.active:  # rank 0 reports the UNet work of every rank
         counts = dist.gather(stages.unet_evaluations)
         if not dist.main:
@@ -367,7 +411,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         metrics["world_size"] = dist.world
     metrics["samples"] = {"count": scores.count}
     with stages.stage("evaluate"):
-        metrics.update(evaluate(cfg, scores, target, net))
+        metrics.update(evaluate(cfg, scores, target, net, unet_net))
     from unseen.provenance import provenance
 
     metrics["provenance"] = provenance(device, model.identity, source)
@@ -377,6 +421,34 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     (staging / "split.json").write_text(json.dumps({"references": target.ids, "held_out": target.eval_ids}) + "\n")
     _write(cfg, out, staging, refs, scores.first, recon, ref_latents, drawn, metrics)
     return metrics, diagnostics
+
+
+def _auto(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, model, device: torch.device
+          ) -> tuple[DictConfig, dict]:
+    """experiment=auto (unseen.auto): the config with the chosen t_M and source, and the ``auto`` section."""
+    from unseen import auto
+    from unseen import evaluate as ev
+
+    mc, stride, wanted = cfg.model, cfg.mixing.stride, sorted(cfg.auto.t_M)
+    arithmetic = mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
+    key = inversion_key(model.identity, refs, f"stride:{stride}", device.type, arithmetic)
+    if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
+        max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
+
+        def latents_at(t: int) -> torch.Tensor:
+            return invert_cached(predictor, refs, ddim.stride_grid(t, stride), cfg.cache_dir, key, cfg.progress,
+                                 cache_keep(cfg, model.resolution), max_bytes)[0]
+    else:
+        points: dict[int, torch.Tensor] = {}
+        ddim.invert_to(predictor, refs, ddim.stride_grid(wanted[-1], stride), cfg.progress,
+                       lambda t, x: points.__setitem__(t, x) if t in wanted else None)
+        latents_at = points.__getitem__
+    unet = ev.FeatureNetwork(ev.MidBlockFeatures(model.unet, pool="mean_std"), 0, f"unet-std-{model.identity}")
+    choice, section = auto.choose(cfg, predictor, refs, latents_at, unet)
+    log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
+    chosen = auto.apply(cfg, [*choice["overrides"], "auto.enabled=false"])
+    chosen.output_dir = cfg.output_dir
+    return chosen, section
 
 
 class _RangeSink:
@@ -436,30 +508,52 @@ def _feature_network(cfg: DictConfig, target, model, device: torch.device):
     return net
 
 
-def evaluate(cfg: DictConfig, scores, target, net) -> dict:
+def evaluate(cfg: DictConfig, scores, target, net, unet_net=None) -> dict:
     """Every score of the samples, each with the counts it used (``scores``: taken as they were made)."""
     from unseen import evaluate as ev
 
-    first = scores.first
-    out = {"memorisation": ev.memorisation_from(torch.cat(scores.nearest), target.images),
+    first, refs = scores.first, target.images
+    held = ev.first_images(target.eval_images, len(first))
+    out = {"memorisation": ev.memorisation_from(torch.cat(scores.nearest), refs),
            "diversity": {"pixel": ev.mean_pairwise_distance(first), "pixel_count": len(first), "count": scores.count}}
+    mem, div = out["memorisation"], out["diversity"]
+    if len(held) >= 2:
+        # The same numbers for real images of the domain: where a sample's should lie
+        div["held_out_pixel"] = ev.mean_pairwise_distance(held)
+        div["pixel_ratio"] = div["pixel"] / div["held_out_pixel"]
+        mem["held_out_fraction_below_0.5"] = ev.memorisation(held, refs)["fraction_below_0.5"]
     e = cfg.eval
     if net is not None:
         real = ev.cached_features(net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
         fake = scores.fake_features()
         out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
-        out["diversity"]["feature"] = ev.mean_pairwise_distance(fake)
+        out["precision_recall"] = {"feature": e.feature, **ev.precision_recall(real, fake, e.pr_k)}
+        div["feature"] = ev.mean_pairwise_distance(fake)
+        div["held_out_feature"] = ev.mean_pairwise_distance(real[: max(len(fake), e.pixel_samples)])
+        div["feature_ratio"] = div["feature"] / div["held_out_feature"]
+        mem["feature"] = {"space": e.feature, **ev.feature_memorisation(fake, net(refs), real[: len(held)])}
+    if unet_net is not None:
+        mem["unet"] = {"space": "unet", **ev.feature_memorisation(torch.cat(scores.unet_features), unet_net(refs),
+                                                                 unet_net(held) if len(held) else None)}
     if target.scorer is not None:
         rates = scores.domain_rates()
+        hits = scores.domain_count(target.domain)
+        low, high = ev.wilson_interval(hits, scores.count)
         out["domain_rates"] = {"target": target.domain, "target_rate": rates.get(target.domain, 0.0),
-                               "rates": rates, "count": scores.count}
+                               "target_count": hits, "interval_95": [low, high], "rates": rates,
+                               "count": scores.count}
     return out
 
 
 def _write(cfg, out: Path, staging: Path, refs, first_samples, recon, ref_latents, drawn: LatentFile, metrics
            ) -> None:
     image_grid([refs[:32], first_samples[:64]], columns=16).save(staging / "grid.png")
+    if len(first_samples):  # each sample above its nearest reference (pixels): copies show at a glance
+        from unseen.evaluate import nearest_indices
+
+        shown = first_samples[:16]
+        image_grid([shown, refs[nearest_indices(shown, refs)]], columns=16).save(staging / "nearest.png")
     if recon is not None:
         image_grid([refs[: len(recon)], recon], columns=16).save(staging / "reconstruction.png")
     if cfg.save_latents:

@@ -7,7 +7,14 @@ Latents are flattened to Z (K x D). Variance kinds:
 * ``diagonal`` -- the per-dimension unbiased variance, floored (needs K well above 1);
 * ``pca``      -- beyond the paper: the top-k principal directions of Z with their spreads plus
   an isotropic residual for the rest, so draws keep the references' coherent variations
-  (colour, size) instead of adding independent per-pixel noise.
+  (colour, size) instead of adding independent per-pixel noise;
+* ``mixture``  -- beyond the paper: an equal-weight mixture of K isotropic Gaussians, one at each
+  reference's latent, with std ``bandwidth`` x the residual std, each draw put back on its
+  component's sphere (|z| = |z_j|, where the model's latents live). Draws stay on the
+  references' manifold instead of at their mean, which carries no shape for varied domains.
+
+Any kind may add ``symmetries`` (unseen.symmetry): each draw is moved, mirrored or recoloured
+by a random orthogonal transform the user declares the domain to have.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-VARIANCES = ("scalar", "residual", "diagonal", "pca")
+VARIANCES = ("scalar", "residual", "diagonal", "pca", "mixture")
 
 
 @dataclass
@@ -30,6 +37,10 @@ class GaussianPrior:
     basis_std: torch.Tensor | None = None  # (k,), pca only
     low: torch.Tensor | None = None  # (D,) per-dimension span of the references, when truncating
     high: torch.Tensor | None = None
+    centres: torch.Tensor | None = None  # (K, D) the components' means, mixture only
+    shape: tuple[int, ...] | None = None  # one latent's shape (C, H, W), for symmetries
+    symmetries: tuple[str, ...] = ()
+    max_shift: float = 0.15
 
     @property
     def dim(self) -> int:
@@ -38,7 +49,10 @@ class GaussianPrior:
     def stats(self) -> dict[str, float]:
         """A few numbers that describe the fit, for metrics.json."""
         out = {"kind": self.kind, "dim": self.dim, "mean_norm": float(self.mean.norm()),
-               "std_mean": float(self.std.mean()), "truncated": self.low is not None}
+               "std_mean": float(self.std.mean()), "truncated": self.low is not None,
+               "symmetries": list(self.symmetries)}
+        if self.centres is not None:
+            out["components"] = len(self.centres)
         if self.basis_std is not None:
             total = float(self.basis_std.pow(2).sum() + self.std.pow(2) * self.dim)
             out.update(components=len(self.basis_std),
@@ -47,10 +61,18 @@ class GaussianPrior:
 
 
 def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int = 16, floor: float = 1e-4,
-              truncate: bool = False) -> GaussianPrior:
-    """Fit a Gaussian to K latents (K, ...) by the chosen ``variance`` kind."""
+              truncate: bool = False, bandwidth: float = 0.5, symmetries: tuple[str, ...] | list[str] = (),
+              max_shift: float = 0.15) -> GaussianPrior:
+    """Fit a Gaussian (or, ``mixture``, a mixture at the references) to K latents (K, ...) by the chosen kind."""
+    from unseen.symmetry import SYMMETRIES
+
     if variance not in VARIANCES:
         raise ValueError(f"unknown prior variance {variance!r}; choose one of {', '.join(VARIANCES)}")
+    if any(name not in SYMMETRIES for name in symmetries):
+        raise ValueError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(symmetries)}")
+    if "hue" in symmetries and (latents.dim() != 4 or latents.shape[1] != 3):
+        raise ValueError(f"the hue symmetry needs RGB latents (K, 3, H, W), got shape {tuple(latents.shape)}: "
+                         f"remove it from prior.symmetries")
     z = latents.reshape(latents.shape[0], -1).to(torch.float64)
     k = z.shape[0]
     need = 2 if variance != "pca" else components + 1
@@ -58,8 +80,11 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
         fix = "add references (target.num_references)" + (" or lower prior.components" if variance == "pca" else "")
         raise ValueError(f"the {variance!r} prior needs at least {need} references, got {k}: {fix}")
     mean = z.mean(0)
-    basis = basis_std = None
-    if variance == "scalar":
+    basis = basis_std = centres = None
+    if variance == "mixture":
+        centres = z.clone()
+        std = bandwidth * z.var(0).mean().sqrt()
+    elif variance == "scalar":
         std = z.var(unbiased=False).sqrt()  # around the grand mean, as the paper's code does
     elif variance == "residual":
         std = z.var(0).mean().sqrt()
@@ -73,16 +98,26 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
         rest = s[components:].pow(2).sum() / (k - 1)
         std = (rest / max(1, z.shape[1] - components)).clamp_min(floor).sqrt()
     low, high = (z.min(0).values, z.max(0).values) if truncate else (None, None)
-    return GaussianPrior(variance, mean, std, basis, basis_std, low, high)
+    return GaussianPrior(variance, mean, std, basis, basis_std, low, high, centres, tuple(latents.shape[1:]),
+                         tuple(symmetries), max_shift)
 
 
 def draw(prior: GaussianPrior, n: int, generator: torch.Generator) -> torch.Tensor:
     """n flattened draws (n, D), float64; clamped to the references' span when the prior truncates."""
-    z = prior.mean + prior.std * torch.randn(n, prior.dim, generator=generator, dtype=torch.float64)
+    if prior.centres is not None:
+        centre = prior.centres[torch.randint(len(prior.centres), (n,), generator=generator)]
+        z = centre + prior.std * torch.randn(n, prior.dim, generator=generator, dtype=torch.float64)
+        z = z * (centre.norm(dim=1, keepdim=True) / z.norm(dim=1, keepdim=True).clamp_min(1e-300))
+    else:
+        z = prior.mean + prior.std * torch.randn(n, prior.dim, generator=generator, dtype=torch.float64)
     if prior.basis is not None:
         coeff = torch.randn(n, len(prior.basis_std), generator=generator, dtype=torch.float64)
         z = z + (coeff * prior.basis_std) @ prior.basis
     if prior.low is not None:
         z = torch.maximum(torch.minimum(z, prior.high), prior.low)
+    if prior.symmetries:
+        from unseen.symmetry import apply_symmetries
+
+        z = apply_symmetries(z.reshape(n, *prior.shape), prior.symmetries, generator, prior.max_shift).reshape(n, -1)
     return z
 

@@ -13,7 +13,10 @@ def summary(metrics: dict, output_dir: str) -> str:
                      f"over {rec['count']} references")
     if "prior" in metrics:
         p = metrics["prior"]
-        extra = f", {p['components']} components explain {p['explained_variance']:.0%}" if "components" in p else ""
+        extra = (f", {p['components']} components explain {p['explained_variance']:.0%}" if "explained_variance" in p
+                 else f", {p['components']} components" if "components" in p else "")
+        if p.get("symmetries"):
+            extra += f", symmetries {'+'.join(p['symmetries'])}"
         lines.append(f"  prior                        {p['kind']}: |mean| {p['mean_norm']:.1f}, "
                      f"std {p['std_mean']:.3f}{extra}")
     if "geometry" in metrics:
@@ -23,18 +26,28 @@ def summary(metrics: dict, output_dir: str) -> str:
     if "domain_rates" in metrics:
         d = metrics["domain_rates"]
         top = sorted(d["rates"].items(), key=lambda kv: -kv[1])
-        lines.append(f"  classifier: {d['target']:<16} {d['target_rate']:.1%} of {d['count']} samples  ("
-                     + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0) + ")")
+        low, high = d["interval_95"]
+        lines.append(f"  classifier: {d['target']:<16} {d['target_rate']:.1%} of {d['count']} samples "
+                     f"[95% {low:.0%}-{high:.0%}]  (" + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0) + ")")
     if "fid_kid" in metrics:
         f = metrics["fid_kid"]
         lines.append(f"  FID / KID ({f['feature']} features)   {f['fid']:.2f} / {f['kid']:.4f} +- {f['kid_std']:.4f}  "
                      f"({f['num_fake']} samples vs {f['num_real']} held-out images, KID subsets of "
                      f"{f['kid_subset_size']})")
+    if "precision_recall" in metrics:
+        pr = metrics["precision_recall"]
+        lines.append(f"  precision / recall           {pr['precision']:.2f} / {pr['recall']:.2f}  (k = {pr['k']}, "
+                     f"{pr['feature']} features)")
     if "memorisation" in metrics:
         m, d = metrics["memorisation"], metrics["diversity"]
-        feature = f", feature {d['feature']:.2f}" if "feature" in d else ""
-        lines.append(f"  memorisation                 NN ratio {m['mean_ratio']:.2f} mean, "
-                     f"{m['fraction_below_0.5']:.0%} below 0.5;  diversity: pixel {d['pixel']:.2f}{feature}")
+        spaces = [("pixel", m)] + [(m[s]["space"], m[s]) for s in ("feature", "unet") if s in m]
+        lines.append("  memorisation (< 0.5 NN)      " + ", ".join(
+            f"{name} {x['fraction_below_0.5']:.0%}" + (f" (held-out {x['held_out_fraction_below_0.5']:.0%})"
+                                                      if "held_out_fraction_below_0.5" in x else "")
+            for name, x in spaces))
+        ratios = [f"{s} {d[s + '_ratio']:.2f}" for s in ("pixel", "feature") if s + "_ratio" in d]
+        lines.append("  diversity / held-out's       " + (", ".join(ratios) if ratios else
+                                                          f"pixel {d['pixel']:.2f} (no held-out images)"))
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in metrics["seconds"].items())
     evals = sum(metrics["unet_evaluations"].values())
     lines.append(f"  time                         {metrics['total_seconds']:.1f}s ({stages}); {evals:,} UNet "

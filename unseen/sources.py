@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from unseen.errors import GeometryRejectError
-from unseen.geometry import CRITERIA, GeometryTargets, criteria, random_subsets, within_band
+from unseen.geometry import CRITERIA, GeometryTargets, criteria, optimize_into_band, random_subsets, within_band
 from unseen.prior import GaussianPrior, draw
 
 SOURCES = ("prior", "slerp", "replay", "id")
@@ -35,6 +35,8 @@ class Selection:
     accepted: int
     values: dict[str, torch.Tensor] = field(default_factory=dict)  # criteria of the draws, for diagnostics
     accepted_values: dict[str, torch.Tensor] = field(default_factory=dict)
+    # optimize: how far each kept draw moved, over its distance to the nearest reference before moving
+    moved: torch.Tensor | None = None
 
     @property
     def acceptance_rate(self) -> float:
@@ -44,33 +46,43 @@ class Selection:
 def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: GeometryTargets | None, count: int, *,
                        mode: str, bandwidth: float, enabled: tuple[str, ...] = CRITERIA, subset_size: int = 10,
                        candidate_batch: int = 256, max_candidates: int = 20000, seed: int = 0,
-                       sink=None) -> Selection:
-    """``count`` prior draws; with ``reject``, only those whose geometry matches the references'.
+                       sink=None, optimize: dict | None = None) -> Selection:
+    """``count`` prior draws; with ``reject``, only those whose geometry matches the references'; with
+    ``optimize``, each draw is first moved into the band (``geometry.optimize_into_band``, options
+    ``optimize``) and those that still miss it are rejected.
 
     ``targets`` may be None with mode ``none``; the criteria of the draws are then not computed. With
     ``sink``, accepted draws are handed to it (float32, in order) as they come instead of being kept.
     """
-    if mode == "reject" and targets is None:
-        raise ValueError("geometry mode 'reject' needs targets")
+    if mode in ("reject", "optimize") and targets is None:
+        raise ValueError(f"geometry mode {mode!r} needs targets")
+    filtering = mode in ("reject", "optimize")
+    moved = []
     refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
     gram = refs @ refs.T
     kept, values, kept_values = [], {c: [] for c in CRITERIA}, {c: [] for c in CRITERIA}
     candidates = accepted = 0
     b = 0
     while accepted < count:
-        if mode == "reject" and candidates >= max_candidates:
+        if filtering and candidates >= max_candidates:
             rate = accepted / candidates
             estimate = (f" (about {int(count / rate):,} candidates would be needed)" if accepted else
                         " (none passed: the band may be far narrower than the draws' spread)")
             raise GeometryRejectError(
-                f"geometry 'reject' accepted {accepted} of {candidates} candidates (rate {rate:.2%}) at bandwidth "
+                f"geometry {mode!r} accepted {accepted} of {candidates} candidates (rate {rate:.2%}) at bandwidth "
                 f"{bandwidth}, short of the {count} samples asked for: raise geometry.bandwidth or "
                 f"geometry.max_candidates{estimate}")
-        n = candidate_batch if mode == "reject" else min(candidate_batch, count - accepted)
+        n = candidate_batch if filtering else min(candidate_batch, count - accepted)
         g = batch_generator(seed, "prior", b)
         z = draw(prior, n, g)
-        vals = criteria(z, refs, random_subsets(n, len(refs), subset_size, g), gram) if targets else {}
-        ok = within_band(vals, targets, bandwidth, enabled) if mode == "reject" else torch.ones(n, dtype=torch.bool)
+        subsets = random_subsets(n, len(refs), subset_size, g)
+        if mode == "optimize":
+            before = z
+            z = optimize_into_band(z, refs, subsets, targets, bandwidth, enabled, gram=gram, **(optimize or {}))
+            nearest = torch.cat([torch.cdist(before[i:i + 512], refs).min(1).values for i in range(0, n, 512)])
+            shift = (z - before).norm(dim=1) / nearest
+        vals = criteria(z, refs, subsets, gram) if targets else {}
+        ok = within_band(vals, targets, bandwidth, enabled) if filtering else torch.ones(n, dtype=torch.bool)
         take = ok.nonzero().squeeze(1)[: count - accepted]
         # Candidates after the one that completes the count were never needed: counting them would
         # understate the acceptance rate.
@@ -82,11 +94,14 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
         for c, v in vals.items():
             values[c].append(v[:used])
             kept_values[c].append(v[take])
+        if mode == "optimize":
+            moved.append(shift[take])
         candidates += used
         accepted += len(take)
         b += 1
-    return Selection(torch.cat(kept) if kept else torch.empty(0), candidates, accepted, {c: torch.cat(v) for c, v in values.items() if v},
-                     {c: torch.cat(v) for c, v in kept_values.items() if v})
+    return Selection(torch.cat(kept) if kept else torch.empty(0), candidates, accepted,
+                     {c: torch.cat(v) for c, v in values.items() if v},
+                     {c: torch.cat(v) for c, v in kept_values.items() if v}, torch.cat(moved) if moved else None)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
