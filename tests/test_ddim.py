@@ -167,3 +167,21 @@ def test_an_unknown_prediction_type_is_refused(random_unet, alphas_cumprod):
 
     with pytest.raises(UserError, match="prediction_type 'flow'"):
         ddim.NoisePredictor(random_unet, alphas_cumprod, prediction_type="flow")
+
+
+def test_stochastic_step_matches_diffusers_eta(random_unet, alphas_cumprod):
+    """DDIM with eta > 0 equals DDIMScheduler.step(eta=...) fed the same variance noise."""
+    predictor = _predictor(random_unet, alphas_cumprod)
+    fwd, _ = _schedulers()
+    fwd.set_timesteps(50)
+    grid = ddim.time_grid(980, 49)
+    times = grid[::-1]
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for eta in (0.5, 1.0):
+        for a, b in zip(times[:-1], times[1:]):
+            eps = predictor(x.double(), a)
+            noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(a), dtype=torch.float64)
+            ours = ddim.stochastic_ddim_step(x.double(), eps, predictor.alpha_bar(a), predictor.alpha_bar(b), eta,
+                                             torch.Generator().manual_seed(a))
+            theirs = fwd.step(eps.float(), a, x, eta=eta, variance_noise=noise.float()).prev_sample
+            torch.testing.assert_close(ours.float(), theirs, rtol=1e-5, atol=1e-5)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from unseen.geometry import CRITERIA, geometry_targets, criteria, random_subsets, within_band
-from unseen.prior import fit_prior
+from unseen.prior import draw, fit_prior
 from unseen.errors import GeometryRejectError
 from unseen.sources import select_prior_draws, slerp
 
@@ -88,3 +88,59 @@ def test_slerp_interpolates_direction_and_norm():
     mid = slerp(a, b, torch.tensor([[0.5]], dtype=torch.float64))
     assert mid.norm().item() == pytest.approx(4.0)
     assert _angle(mid[0], a[0]) == pytest.approx(45.0)
+
+
+def _clustered(seed=3, k=30, d=100):
+    """References that lie closer to each other than a scalar-prior draw does to them (as inverted latents do)."""
+    g = torch.Generator().manual_seed(seed)
+    return 2.0 + torch.randn(k, d, generator=g, dtype=torch.float64) * (1 + torch.rand(d, generator=g)) / 2
+
+
+def test_scale_to_distance_hits_the_target_distance():
+    from unseen.geometry import scale_to_distance
+
+    refs = _clustered()
+    z = 1.5 * refs.mean(0) + torch.randn(50, 100, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    subsets = random_subsets(50, 30, 8, torch.Generator().manual_seed(2))
+    target = float(criteria(refs, refs, random_subsets(30, 30, 8, torch.Generator(), torch.arange(30)))
+                   ["distance"].mean())
+    s = scale_to_distance(z, refs, subsets, target)
+    torch.testing.assert_close(criteria(z * s[:, None], refs, subsets)["distance"],
+                               torch.full((50,), target, dtype=torch.float64), rtol=1e-9, atol=1e-9)
+
+
+def test_optimize_moves_draws_that_reject_refuses_into_the_band():
+    from unseen.geometry import optimize_into_band
+
+    refs = _clustered()
+    prior = fit_prior(refs, "scalar")
+    targets = geometry_targets(refs, 8, torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(0)
+    raw = criteria(draw(prior, 4000, g), refs, random_subsets(4000, 30, 8, g))
+    assert within_band(raw, targets, 0.25).double().mean() < 0.1  # rejection would keep almost nothing
+    sel = select_prior_draws(prior, refs, targets, 64, mode="optimize", bandwidth=0.25, subset_size=8,
+                             candidate_batch=64, seed=0)
+    assert sel.acceptance_rate >= 0.9 and within_band(sel.accepted_values, targets, 0.25).all()
+    # the moves are reported relative to each draw's distance to its nearest reference, and stay modest
+    assert sel.moved is not None and len(sel.moved) == 64 and 0 < float(sel.moved.median()) < 1
+    # draws already inside the band are not moved at all
+    z = refs[:5] * 1.0
+    subsets = random_subsets(5, 30, 8, torch.Generator().manual_seed(9))
+    inside = within_band(criteria(z, refs, subsets), targets, 1e9)
+    torch.testing.assert_close(optimize_into_band(z, refs, subsets, targets, 1e9, enabled=("origin_angle",)), z)
+    assert inside.all()
+
+
+def test_paper_candidates_lie_on_slerp_paths_from_a_reference_to_a_draw():
+    from unseen.sources import paper_candidates
+
+    refs = _clustered(k=10, d=20)
+    prior = fit_prior(refs, "scalar")
+    z = paper_candidates(prior, refs, points=5)(10, torch.Generator().manual_seed(0))
+    assert z.shape == (10, 20)
+    for group in (z[:5], z[5:]):
+        # the 5 points of a group share their two ends: one of them is a reference latent
+        start = group[0]
+        nearest = torch.cdist(start[None], refs).argmin()
+        angles = [_angle(p, refs[nearest]) for p in group]
+        assert angles == sorted(angles) and angles[0] < angles[-1]  # moving away from the reference

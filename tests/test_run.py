@@ -62,7 +62,7 @@ def test_same_seed_same_samples(small_run, tmp_path):
                               load_file(tmp_path / "other" / "latents.safetensors")["samples"])
 
 
-@pytest.mark.parametrize("source", ["slerp", "replay", "id"])
+@pytest.mark.parametrize("source", ["slerp", "replay", "id", "sdedit", "paper"])
 def test_other_latent_sources_share_the_generate_path(source, tmp_path):
     metrics = run(make_cfg([f"sampler={source}", "sampler.count=4", "mixing.reconstruct=0"], tmp_path))
     assert metrics["samples"]["count"] == 4 and metrics["source"] == source
@@ -72,8 +72,10 @@ def test_other_latent_sources_share_the_generate_path(source, tmp_path):
                                for i in range(4)]).float()
         mse = (refs - samples).pow(2).mean() / 255**2 * 4
         assert 10 * torch.log10(4 / mse) > 28
-    if source == "id":  # the model's own prior: a full grid from T - 1, and no inversion
+    if source in ("id", "sdedit"):  # the model's own prior, or references noised forward: no inversion
         assert metrics["unet_evaluations"] == {"generate": 4 * 11}
+    if source == "paper":
+        assert metrics["geometry"]["accepted"] == 4
 
 
 def test_reject_mode_reports_its_acceptance(tmp_path):
@@ -191,3 +193,72 @@ def test_gpu_options_run_and_key_the_cache_apart(option, small_run, tmp_path):
     a = load_file(out / "latents.safetensors")["samples"]
     b = load_file(tmp_path / "option" / "latents.safetensors")["samples"]
     assert (a - b).abs().max() < 1e-3  # the same run, up to the order of the arithmetic
+
+
+def test_a_run_reports_intervals_ratios_precision_recall_and_memorisation_in_three_spaces(small_run):
+    out, m = small_run
+    d = m["domain_rates"]
+    from unseen.evaluate import wilson_interval
+
+    assert d["target_count"] == round(d["target_rate"] * 8) and d["interval_95"] == list(wilson_interval(d["target_count"], 8))
+    assert m["diversity"]["pixel_ratio"] == pytest.approx(m["diversity"]["pixel"] / m["diversity"]["held_out_pixel"])
+    assert m["diversity"]["feature_ratio"] > 0 and 0 <= m["precision_recall"]["precision"] <= 1
+    for space in ("feature", "unet"):
+        mem = m["memorisation"][space]
+        assert mem["num_samples"] == 8 and mem["num_references"] == 20 and 0 <= mem["fraction_below_0.5"] <= 1
+    assert m["memorisation"]["feature"]["space"] == "domain" and m["memorisation"]["unet"]["space"] == "unet"
+    grid = Image.open(out / "nearest.png")
+    assert grid.size[1] > 2 * 32  # samples above their nearest references
+
+
+def test_stochastic_generation_is_seeded_and_differs_from_deterministic(tmp_path):
+    a = run(make_cfg(["sampler.eta=1.0", "sampler.count=4", "mixing.reconstruct=0"], tmp_path / "a"))
+    run(make_cfg(["sampler.eta=1.0", "sampler.count=4", "mixing.reconstruct=0"], tmp_path / "b"))
+    run(make_cfg(["sampler.count=4", "mixing.reconstruct=0"], tmp_path / "c"))
+    png = lambda d: np.asarray(Image.open(tmp_path / d / "samples" / "00000.png"))  # noqa: E731
+    np.testing.assert_array_equal(png("a"), png("b"))
+    assert not np.array_equal(png("a"), png("c")) and a["samples"]["count"] == 4
+
+
+def test_mixture_with_symmetries_and_optimize_run(tmp_path):
+    m = run(make_cfg(["prior=mixture", "prior.symmetries=[shift,hflip,hue]", "geometry=optimize",
+                      "geometry.bandwidth=0.5", "geometry.subset_size=8", "mixing.reconstruct=0"], tmp_path))
+    assert m["prior"]["kind"] == "mixture" and m["prior"]["symmetries"] == ["shift", "hflip", "hue"]
+    g = m["geometry"]
+    assert g["mode"] == "optimize" and g["accepted"] == 8 and g["acceptance_rate"] >= 0.5
+    assert 0 <= g["moved_over_nearest"]["median"] <= g["moved_over_nearest"]["max"]
+
+
+def test_auto_chooses_from_the_references_and_reports_every_candidate(tmp_path):
+    candidates = ["+auto.candidates.residual=['prior.variance=residual']", "+auto.candidates.slerp=['sampler.source=slerp']",
+                  "+auto.candidates.mixture=['prior.variance=mixture','prior.bandwidth=0.0']"]
+    m = run(make_cfg(["auto.enabled=true", "auto.t_M=[20,40]", "auto.count=4", *candidates, "mixing.stride=10",
+                      "mixing.steps=null", "mixing.reconstruct=0", "sampler.count=4"], tmp_path, cache_dir=tmp_path / "c"))
+    a = m["auto"]
+    assert len(a["candidates"]) == 6 and a["fitting_references"] == 15 and a["validation_references"] == 5
+    best = min(a["candidates"], key=lambda r: r["score"])
+    assert a["chosen"] == {"candidate": best["candidate"], "t_M": best["t_M"]} and m["t_M"] == best["t_M"]
+    # bandwidth 0 replays the fitting references: every sample a pixel copy, so it is penalised
+    copies = [r for r in a["candidates"] if r["candidate"] == "mixture"]
+    assert all(r["memorised_pixel"] == 1.0 and r["score"] > 1 + 0.8 * 5 for r in copies)
+    # one inversion to 40 serves both t_M: 20 references x 4 steps, and the main run reads the cache
+    assert m["unet_evaluations"]["invert"] == 0 and a["unet_evaluations"] < m["unet_evaluations"]["auto"]
+    assert m["unet_evaluations"]["auto"] == 20 * 4 + a["unet_evaluations"]
+
+
+def test_auto_rejects_a_bad_candidate_before_any_work(tmp_path):
+    with pytest.raises(UserError, match="auto.candidates.bad: prior.variance must be one of"):
+        run(make_cfg(["experiment=auto", "mixing.steps=null", "+auto.candidates.bad=['prior.variance=nope']"], tmp_path))
+
+
+def test_finetuning_steps_the_optimizer_and_lowers_the_loss():
+    """The paper's script computes the loss and never steps the optimizer: ours must change the weights."""
+    from unseen.finetune import finetune
+    from unseen.models import load_model
+    from unseen.world.domains import sample
+
+    model = load_model("builtin:tiny_ddpm")
+    before = [p.detach().clone() for p in model.unet.parameters()]
+    losses = finetune(model.unet, model.alphas_cumprod, sample("squares", 8, seed=0), steps=30, batch_size=8, lr=1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.unet.parameters()))
+    assert sum(losses[-10:]) < sum(losses[:10])

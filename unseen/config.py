@@ -81,19 +81,21 @@ class GeometryConfig:
     max_candidates: int = 20000
     # optimize: at most `steps` normalised gradient steps of `step_size` x the references' mean distance,
     # towards `margin` x the band (a little inside it, so the draw still passes with its own subset)
-    steps: int = 100
-    step_size: float = 0.02
+    steps: int = 200
+    step_size: float = 0.05
     margin: float = 0.8
 
 
 @dataclass
 class SamplerConfig:
-    source: str = "prior"  # prior | slerp | replay | id
+    source: str = "prior"  # prior | slerp | replay | id | paper | sdedit
     count: int = 64
     batch_size: int = 64  # latents denoised together
     # Clamp x0_hat to [-1, 1] at every generation step (diffusers' clip_sample). On for `id` (sampling from
     # pure noise, where x0_hat divides eps's error by sqrt(alpha_bar[T-1]) ~ 0.006); off for the method.
     clip_x0: bool = False
+    eta: float = 0.0  # > 0: stochastic DDIM generation (the paper's first code); 0: the method's deterministic one
+    paper_points: int = 20  # source paper: slerp points per (reference, prior draw) pair
 
 
 @dataclass

@@ -159,14 +159,34 @@ def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: b
 
 
 def generate(model: NoisePredictor, z: torch.Tensor, grid: list[int], progress: bool = False,
-             clip_x0: bool = False) -> torch.Tensor:
-    """Denoise latents at time grid[-1] down the grid and then to the clean image (alpha_bar = 1)."""
+             clip_x0: bool = False, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoise latents at time grid[-1] down the grid and then to the clean image (alpha_bar = 1).
+
+    ``eta`` > 0 is the stochastic DDIM of Song et al. (eq. 12; eta = 1: DDPM's posterior variance), which the
+    paper's first code used: fresh noise from ``generator`` at every step. The method itself is eta = 0."""
     _check_grid(grid, model.num_train_timesteps)
     x = z.to(torch.float64).contiguous()
     times = grid[::-1] + [-1]
     for a, b in tqdm(list(zip(times[:-1], times[1:])), desc="generate", disable=not progress, leave=False):
-        x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b), clip_x0)
+        if eta > 0:
+            x = stochastic_ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b), eta, generator, clip_x0)
+        else:
+            x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b), clip_x0)
     return x.float()
+
+
+def stochastic_ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a, alpha_bar_b, eta: float,
+                         generator: torch.Generator | None, clip_x0: bool = False) -> torch.Tensor:
+    """One denoising step (a > b) with sigma = eta sqrt((1 - ab_b) / (1 - ab_a)) sqrt(1 - ab_a / ab_b)."""
+    alpha_bar_a = torch.as_tensor(alpha_bar_a, dtype=x.dtype, device=x.device)
+    alpha_bar_b = torch.as_tensor(alpha_bar_b, dtype=x.dtype, device=x.device)
+    x0_hat = (x - (1 - alpha_bar_a).sqrt() * eps) / alpha_bar_a.sqrt()
+    if clip_x0:
+        x0_hat = x0_hat.clamp(-1.0, 1.0)
+    sigma = eta * ((1 - alpha_bar_b) / (1 - alpha_bar_a) * (1 - alpha_bar_a / alpha_bar_b)).clamp_min(0).sqrt()
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return (alpha_bar_b.sqrt() * x0_hat + (1 - alpha_bar_b - sigma ** 2).clamp_min(0).sqrt() * eps
+            + sigma * noise)
 
 
 def _check_grid(grid: list[int], num_train_timesteps: int, start_anywhere: bool = False) -> None:

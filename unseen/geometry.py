@@ -105,7 +105,7 @@ def _band_excess(values: dict[str, torch.Tensor], targets: GeometryTargets, band
 def scale_to_distance(z: torch.Tensor, refs: torch.Tensor, subsets: torch.Tensor, target: float,
                       gram: torch.Tensor | None = None, iterations: int = 60) -> torch.Tensor:
     """The scale s > 0 per row with distance(s z) = ``target`` (bisection: d(s) = mean_i |s z - r_i| is convex
-    in s); rows that cannot reach it get the s of least error within [0, 4]."""
+    in s); a row whose smallest distance is still above the target gets (about) the s of that smallest distance."""
     lo = torch.zeros(len(z), dtype=torch.float64)
     hi = torch.full((len(z),), 4.0, dtype=torch.float64)
     zr = torch.gather(z @ refs.T, 1, subsets)
@@ -127,8 +127,8 @@ def scale_to_distance(z: torch.Tensor, refs: torch.Tensor, subsets: torch.Tensor
 
 
 def optimize_into_band(z: torch.Tensor, refs: torch.Tensor, subsets: torch.Tensor, targets: GeometryTargets,
-                       bandwidth: float, enabled: tuple[str, ...] = CRITERIA, steps: int = 100,
-                       margin: float = 0.8, step_size: float = 0.02, gram: torch.Tensor | None = None
+                       bandwidth: float, enabled: tuple[str, ...] = CRITERIA, steps: int = 200,
+                       margin: float = 0.8, step_size: float = 0.05, gram: torch.Tensor | None = None
                        ) -> torch.Tensor:
     """Move draws z (N, D) into the band of ``targets`` (each row against its own ``subsets``); returns the moved
     draws. Rows already inside stay where they are; a row stops moving as soon as it is inside."""

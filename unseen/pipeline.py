@@ -34,8 +34,8 @@ from unseen.latents import LatentFile, save_streamed
 from unseen.geometry import CRITERIA, MODES, geometry_targets
 from unseen.models import checkpoint_folder, load_model, resolve_device
 from unseen.prior import VARIANCES, fit_prior
-from unseen.sources import (SOURCES, batch_generator, noise_latents, replay_latents, select_prior_draws,
-                            slerp_latents)
+from unseen.sources import (SOURCES, batch_generator, noise_latents, paper_candidates, replay_latents,
+                            select_prior_draws, slerp_latents)
 
 log = logging.getLogger("unseen")
 
@@ -110,6 +110,8 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"sampler.source must be one of {', '.join(SOURCES)}, got {s.source!r}")
     if s.count < 1:
         raise UserError(f"sampler.count must be >= 1, got {s.count}")
+    if s.eta < 0 or s.paper_points < 1:
+        raise UserError(f"sampler.eta must be >= 0 and sampler.paper_points >= 1, got {s.eta} and {s.paper_points}")
     if s.batch_size < 1 or cfg.model.batch_size < 1:
         raise UserError(f"sampler.batch_size and model.batch_size must be >= 1, got {s.batch_size} and "
                         f"{cfg.model.batch_size}")
@@ -119,7 +121,7 @@ def validate(cfg: DictConfig) -> None:
     if s.source == "slerp" and k < 2:
         raise UserError(f"sampler=slerp interpolates between two references, but target.num_references = {k}: "
                         f"use at least 2 references")
-    if s.source == "prior":
+    if s.source in ("prior", "paper"):
         need = p.components + 1 if p.variance == "pca" else 2
         if k < need:
             fix = f"add references or lower prior.components (now {p.components})" if p.variance == "pca" else \
@@ -255,10 +257,12 @@ def draw_latents(cfg: DictConfig, ref_latents: torch.Tensor, stages: Stages, met
                 targets = geometry_targets(ref_latents, m, batch_generator(seed, "geometry", 0))
             except ValueError as err:
                 raise UserError(str(err)) from err
+        propose = paper_candidates(prior, ref_latents, s.paper_points) if s.source == "paper" else None
         selection = select_prior_draws(prior, ref_latents, targets, s.count, mode=g.mode, bandwidth=g.bandwidth,
                                        enabled=tuple(g.criteria), subset_size=m, candidate_batch=g.candidate_batch,
                                        max_candidates=g.max_candidates, seed=seed, sink=sink,
-                                       optimize=dict(steps=g.steps, step_size=g.step_size, margin=g.margin))
+                                       optimize=dict(steps=g.steps, step_size=g.step_size, margin=g.margin),
+                                       propose=propose)
     metrics["geometry"] = {
         "mode": g.mode, "bandwidth": g.bandwidth, "criteria": list(g.criteria),
         "candidates": selection.candidates, "accepted": selection.accepted,
@@ -364,7 +368,8 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
         metrics.update(t_M=cfg.mixing.t_M, inversion_steps=steps, generation_steps=len(gen_grid),
                        source=cfg.sampler.source)
     own_prior = cfg.sampler.source == "id"  # the model's own samples need no inversion
-    if not own_prior:
+    sdedit = cfg.sampler.source == "sdedit"  # nor does SDEdit: the references are noised forward, stochastically
+    if not own_prior and not sdedit:
         log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
         with stages.stage("invert", predictor):
             arithmetic = mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
@@ -374,7 +379,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
                                                               cfg.progress, cache_keep(cfg, model.resolution),
                                                               max_bytes, dist)
     recon = None
-    if cfg.mixing.reconstruct > 0 and not own_prior and dist.main:
+    if cfg.mixing.reconstruct > 0 and not own_prior and not sdedit and dist.main:
         n = min(cfg.mixing.reconstruct, len(refs))
         with stages.stage("reconstruct", predictor):
             recon = ddim.generate(predictor, ref_latents[:n], grid, progress=cfg.progress)
@@ -391,6 +396,13 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
             sink(part.float())
         sample_grid = ddim.time_grid(T - 1, len(gen_grid) - 1)
         ref_latents, diagnostics = torch.empty(0, *refs.shape[1:]), {}
+    elif sdedit:  # x_tM = sqrt(ab) x0 + sqrt(1 - ab) e for the references in turn (Meng et al.'s SDEdit)
+        ab = predictor.alpha_bar(cfg.mixing.t_M).cpu()
+        g = batch_generator(cfg.seed, "sdedit", 0)
+        for i in range(0, cfg.sampler.count, DRAW_CHUNK):
+            x0 = replay_latents(refs, min(DRAW_CHUNK, cfg.sampler.count - i), start=i)
+            sink((ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, generator=g, dtype=torch.float64)).float())
+        ref_latents, diagnostics, sample_grid = torch.empty(0, *refs.shape[1:]), {}, gen_grid
     else:
         diagnostics = draw_latents(cfg, ref_latents, stages, metrics, sink)
         sample_grid = gen_grid
@@ -479,7 +491,9 @@ def _generate(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile
         pending = []
         for start in range(mine.start, mine.stop, cfg.sampler.batch_size):
             chunk = drawn.read(start, min(start + cfg.sampler.batch_size, mine.stop))
-            images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, cfg.sampler.clip_x0)
+            s = cfg.sampler  # eta > 0: the chunk's noise comes from its own stream, so ranks agree with one process
+            images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, s.clip_x0, s.eta,
+                                   batch_generator(cfg.seed, "eta", start) if s.eta > 0 else None)
             for img in to_uint8(images):
                 pending.append(writer.submit(Image.fromarray(img).save, folder / f"{index:05d}.png"))
                 index += 1

@@ -3,7 +3,11 @@
 * ``prior``  -- draws of the fitted Gaussian, selected by geometry (the paper's method);
 * ``slerp``  -- spherical interpolation between two references, with interpolated norm;
 * ``replay`` -- the references' own latents: reconstruction, an upper bound that memorises;
-* ``id``     -- the model's own prior: pure noise at T - 1 (handled by the pipeline's grid).
+* ``id``     -- the model's own prior: pure noise at T - 1 (handled by the pipeline's grid);
+* ``paper``  -- the paper's code's actual candidates: for a random reference latent and a prior draw,
+  ``paper_points`` slerp points between them (t = i / (n + 1)), then the geometric filter;
+* ``sdedit`` -- a baseline: each reference noised FORWARD to t_M stochastically (no inversion), then
+  denoised (handled by the pipeline).
 
 Randomness: candidate batch b of a stream draws from its own generator seeded by
 (seed, stream, b), so sample i depends on the seed and the candidate batch size only,
@@ -21,7 +25,7 @@ from unseen.errors import GeometryRejectError
 from unseen.geometry import CRITERIA, GeometryTargets, criteria, optimize_into_band, random_subsets, within_band
 from unseen.prior import GaussianPrior, draw
 
-SOURCES = ("prior", "slerp", "replay", "id")
+SOURCES = ("prior", "slerp", "replay", "id", "paper", "sdedit")
 
 
 def batch_generator(seed: int, stream: str, index: int) -> torch.Generator:
@@ -46,10 +50,11 @@ class Selection:
 def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: GeometryTargets | None, count: int, *,
                        mode: str, bandwidth: float, enabled: tuple[str, ...] = CRITERIA, subset_size: int = 10,
                        candidate_batch: int = 256, max_candidates: int = 20000, seed: int = 0,
-                       sink=None, optimize: dict | None = None) -> Selection:
+                       sink=None, optimize: dict | None = None, propose=None) -> Selection:
     """``count`` prior draws; with ``reject``, only those whose geometry matches the references'; with
     ``optimize``, each draw is first moved into the band (``geometry.optimize_into_band``, options
-    ``optimize``) and those that still miss it are rejected.
+    ``optimize``) and those that still miss it are rejected. ``propose(n, generator)`` replaces the prior's own
+    draws as the candidates (the ``paper`` source).
 
     ``targets`` may be None with mode ``none``; the criteria of the draws are then not computed. With
     ``sink``, accepted draws are handed to it (float32, in order) as they come instead of being kept.
@@ -74,7 +79,7 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
                 f"geometry.max_candidates{estimate}")
         n = candidate_batch if filtering else min(candidate_batch, count - accepted)
         g = batch_generator(seed, "prior", b)
-        z = draw(prior, n, g)
+        z = draw(prior, n, g) if propose is None else propose(n, g)
         subsets = random_subsets(n, len(refs), subset_size, g)
         if mode == "optimize":
             before = z
@@ -102,6 +107,22 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
     return Selection(torch.cat(kept) if kept else torch.empty(0), candidates, accepted,
                      {c: torch.cat(v) for c, v in values.items() if v},
                      {c: torch.cat(v) for c, v in kept_values.items() if v}, torch.cat(moved) if moved else None)
+
+
+def paper_candidates(prior: GaussianPrior, refs: torch.Tensor, points: int = 20):
+    """The paper's code's proposals: groups of ``points`` slerp points between a random reference latent and a
+    draw of the prior, at t = 1/(points+1) .. points/(points+1). Returns propose(n, generator) -> (n, D)."""
+    refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
+    t = torch.arange(1, points + 1, dtype=torch.float64)[:, None] / (points + 1)
+
+    def propose(n: int, generator: torch.Generator) -> torch.Tensor:
+        groups = -(-n // points)
+        anchors = refs[torch.randint(len(refs), (groups,), generator=generator)]
+        noise = draw(prior, groups, generator)
+        out = torch.cat([slerp(a.expand(points, -1), b.expand(points, -1), t) for a, b in zip(anchors, noise)])
+        return out[:n]
+
+    return propose
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

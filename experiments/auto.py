@@ -1,0 +1,68 @@
+"""Goal 2: the automatic choice of t_M and source (experiment=auto) against the best fixed setting.
+
+    python experiments/priors.py     # first: the grid of fixed settings (results/priors/priors.csv)
+    python experiments/auto.py       # then: experiment=auto on every target, compared with that grid
+
+For each target, the best fixed setting is the one with the highest target rate among the grid's rows that
+memorise little (pixel and feature fraction <= 0.1) and keep diversity (pixel and feature ratio >= 0.8).
+Goal: auto reaches >= 0.9 of that rate and meets both conditions itself. The choice never sees the classifier
+nor the held-out images (unseen/auto.py); they only score the final run.
+"""
+
+from __future__ import annotations
+
+import csv
+
+from common import HERE, bar_figure, log_wandb, markdown, out_dir, parser, run_study, write_csv
+
+TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
+
+
+def admissible(r: dict) -> bool:
+    try:
+        return (float(r["memorised_pixel"]) <= 0.1 and float(r["memorised_feature"]) <= 0.1
+                and float(r["diversity_pixel"]) >= 0.8 and float(r["diversity_feature"]) >= 0.8)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--targets", nargs="+", default=TARGETS)
+    p.add_argument("--grid", default=str(HERE / "results" / "priors" / "priors.csv"))
+    args = p.parse_args(argv)
+    with open(args.grid) as f:
+        grid = list(csv.DictReader(f))
+
+    def chosen(label: dict, metrics: dict) -> dict:
+        c = metrics["auto"]["chosen"]
+        return {"chosen": f"{c['candidate']} t{c['t_M']}", "auto_seconds": metrics["auto"]["seconds"],
+                "auto_unet_evaluations": metrics["auto"]["unet_evaluations"]}
+
+    rows = [({"target": t}, [f"target={t}", "experiment=auto", "mixing.reconstruct=0"]) for t in args.targets]
+    results = run_study("auto", rows, args, on_metrics=chosen)
+    for r in results:
+        fixed = [g for g in grid if g["target"] == r["target"] and admissible(g)]
+        best = max(fixed, key=lambda g: float(g["target_rate"]), default=None)
+        r["best_fixed"] = best["setting"] if best else "none admissible"
+        r["best_fixed_rate"] = float(best["target_rate"]) if best else None
+        rate = r.get("target_rate")
+        r["ratio"] = rate / r["best_fixed_rate"] if best and rate is not None and r["best_fixed_rate"] else None
+        r["meets_goal"] = bool(admissible(r) and (best is None or (r["ratio"] or 0) >= 0.9))
+    folder = out_dir("auto", args)
+    write_csv(results, folder / "auto.csv")
+    cols = ["target", "chosen", "target_rate", "best_fixed", "best_fixed_rate", "ratio", "memorised_pixel",
+            "memorised_feature", "diversity_pixel", "diversity_feature", "fid", "auto_seconds", "meets_goal"]
+    (folder / "auto.md").write_text(
+        f"experiment=auto, {args.count} samples in the final run; the choice: 5 t_M x 6 candidates x 32 samples "
+        f"scored against 16 validation references in the UNet's middle-block space. best_fixed: the highest target "
+        f"rate in {args.grid.split('experiments/')[-1]} among rows with memorised <= 0.1 and diversity >= 0.8.\n\n"
+        + markdown(results, cols, {"best_fixed_rate": ".2f", "ratio": ".2f", "auto_seconds": ".0f"}))
+    bar_figure(results, "target", ["target_rate", "best_fixed_rate", "memorised_pixel", "diversity_pixel"],
+               folder / "auto.png", "experiment=auto against the best fixed setting")
+    log_wandb("auto", results, folder, args.wandb, [folder / "auto.png"])
+    print(markdown(results, cols, {"best_fixed_rate": ".2f", "ratio": ".2f"}))
+
+
+if __name__ == "__main__":
+    main()

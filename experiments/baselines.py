@@ -1,0 +1,96 @@
+"""Every baseline in one table, with the same metrics and sample counts (section 5 of issue 9).
+
+    python experiments/baselines.py                        # squares (a varied domain), 128 samples a row
+    python experiments/baselines.py --targets smileys squares
+    python experiments/baselines.py model=dog_ddpm model.checkpoint=FILE target=ffhq target.path=DIR eval=unet \
+        --targets none --finetune-steps 0                  # a real model: its target comes from the overrides
+
+Rows: the model's own samples (`id`), `replay` (the references' latents: reconstruction), `slerp`, the paper's
+prior (`scalar`: no geometry, and rejection at bandwidth 1), the paper's code's actual candidates (20 slerp
+points between a reference latent and a draw, then the filter), ours (`residual`, `pca`, `mixture`, `mixture`
+with symmetries, `optimize`, `auto`), stochastic generation (DDIM eta = 1) from t_M, SDEdit (forward noise a
+reference to t_M, then denoise), and the model fine-tuned on the K references for a fixed budget
+(``unseen.finetune``: --finetune-steps AdamW steps of batch 32; its training is added to the row's seconds and,
+as 3 forward-pass equivalents per image, to its UNet evaluations).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, bar_figure, log_wandb, markdown, out_dir, parser, run_study, write_csv
+
+SYM = "prior.symmetries=[shift,hflip,hue]"
+ROWS = [
+    ("id (own samples)", ["sampler=id"]),
+    ("replay", ["sampler=replay"]),
+    ("slerp", ["sampler=slerp"]),
+    ("scalar, none", ["prior=scalar"]),
+    ("scalar, reject bw 1", ["prior=scalar", "geometry=reject"]),
+    ("paper candidates, reject", ["sampler=paper", "prior=scalar", "geometry=reject"]),
+    ("residual (default)", ["prior=residual"]),
+    ("pca t200", ["prior=pca", "mixing.t_M=200"]),
+    ("mixture t200", ["prior=mixture", "mixing.t_M=200"]),
+    ("mixture+sym t200", ["prior=mixture", SYM, "mixing.t_M=200"]),
+    ("scalar, optimize bw 1", ["prior=scalar", "geometry=optimize"]),
+    ("auto", ["experiment=auto"]),
+    ("residual, eta 1", ["prior=residual", "sampler.eta=1.0"]),
+    ("sdedit (eta 1)", ["sampler=sdedit"]),
+]
+
+
+def finetuned(target: str, steps: int, extra: list[str]) -> tuple[Path, dict]:
+    """The model fine-tuned on this target's K references (made once, kept in the cache folder)."""
+    folder = ROOT / ".cache" / "unseen" / "finetuned" / f"{target}-{steps}"
+    if not (folder / "finetune.json").is_file():
+        subprocess.run([sys.executable, "-m", "unseen.finetune", "--target", target, "--steps", str(steps),
+                        "--out", str(folder), *extra], check=True, cwd=ROOT)
+    return folder, json.loads((folder / "finetune.json").read_text())
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--targets", nargs="+", default=["squares"], help="tiny-world targets ('none': from overrides)")
+    p.add_argument("--finetune-steps", type=int, default=150, help="the fine-tuning budget (0: no such row)")
+    args = p.parse_args(argv)
+    rows, extras = [], {}
+    for t in args.targets:
+        base = [] if t == "none" else [f"target={t}"]
+        rows += [({"target": t, "baseline": name}, [*base, "mixing.reconstruct=0", *o]) for name, o in ROWS]
+        if args.finetune_steps and t != "none":
+            started = time.time()
+            folder, stats = finetuned(t, args.finetune_steps, [])
+            extras[t] = stats
+            rows.append(({"target": t, "baseline": f"fine-tuned {args.finetune_steps} steps"},
+                         [*base, "mixing.reconstruct=0", "sampler=id", f"model.source={folder}"]))
+            print(f"fine-tuning on {t}: {stats} ({time.time() - started:.0f}s here)", flush=True)
+    results = run_study("baselines", rows, args)
+    for r in results:
+        stats = extras.get(r["target"]) if r["baseline"].startswith("fine-tuned") else None
+        if stats and "error" not in r:
+            r["seconds"] = (r["seconds"] or 0) + stats["seconds"]
+            r["unet_evaluations"] = (r["unet_evaluations"] or 0) + stats["unet_evaluation_equivalents"]
+    folder = out_dir("baselines", args)
+    write_csv(results, folder / "baselines.csv")
+    cols = ["target", "baseline", "target_rate", "fid", "kid", "precision", "recall", "diversity_pixel",
+            "diversity_feature", "memorised_pixel", "memorised_feature", "memorised_unet", "unet_evaluations",
+            "seconds", "error"]
+    (folder / "baselines.md").write_text(
+        f"{args.count} samples per row, K = 64 references, the tiny world's disk DDPM, t_M 300 unless named. "
+        f"target_rate [Wilson 95%]; FID/KID in the domain classifier's feature space against 256 held-out images; "
+        f"memorised = fraction of samples nearer a reference than half the references' own NN distance; "
+        f"diversity = samples' mean pairwise distance / held-out images'.\n\n" + markdown(results, cols))
+    for r in results:
+        r["label"] = f"{r['target']} {r['baseline']}"
+    bar_figure(results, "label", ["target_rate", "diversity_pixel", "memorised_pixel", "fid"],
+               folder / "baselines.png", f"baselines, {args.count} samples each")
+    log_wandb("baselines", results, folder, args.wandb, [folder / "baselines.png"])
+    print(markdown(results, cols))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""What every study shares: run the pipeline on a list of settings and write one table of the same metrics.
+
+A study is a list of rows, each a label and the overrides of ``python run.py`` that make it. Every row runs
+the real pipeline (``unseen.pipeline.run``: the same code as the command line, the same inversion cache, so
+rows that share references and t_M invert once), and its metrics.json is flattened into the study's columns:
+
+    target rate with its Wilson 95% interval and count, FID, KID, precision, recall, diversity ratio (pixel,
+    feature), memorisation (fraction of samples nearer a reference than half the references' own
+    nearest-neighbour distance: pixel, feature, UNet middle block), UNet evaluations, seconds.
+
+Outputs, in ``experiments/results/<study>/`` (or ``--out``): ``<study>.csv``, ``<study>.md`` and ``<study>.png``,
+and a W&B run (offline unless ``--wandb online``) with the table and the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+COLUMNS = [  # (column, metrics.json path with "/" between keys (keys hold dots: fraction_below_0.5), format)
+    ("target_rate", "domain_rates/target_rate", ".2f"),
+    ("rate_low", "domain_rates/interval_95/0", ".2f"),
+    ("rate_high", "domain_rates/interval_95/1", ".2f"),
+    ("fid", "fid_kid/fid", ".1f"),
+    ("kid", "fid_kid/kid", ".1f"),
+    ("precision", "precision_recall/precision", ".2f"),
+    ("recall", "precision_recall/recall", ".2f"),
+    ("diversity_pixel", "diversity/pixel_ratio", ".2f"),
+    ("diversity_feature", "diversity/feature_ratio", ".2f"),
+    ("memorised_pixel", "memorisation/fraction_below_0.5", ".2f"),
+    ("memorised_feature", "memorisation/feature/fraction_below_0.5", ".2f"),
+    ("memorised_unet", "memorisation/unet/fraction_below_0.5", ".2f"),
+    ("acceptance", "geometry/acceptance_rate", ".3f"),
+    ("samples", "samples/count", "d"),
+    ("unet_evaluations", None, ",d"),
+    ("seconds", "total_seconds", ".0f"),
+]
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", help="overrides for every row, as on the command line "
+                                                 "(model=dog_ddpm model.checkpoint=... target=ffhq target.path=...)")
+    p.add_argument("--count", type=int, default=128, help="samples per row (rates need >= 128)")
+    p.add_argument("--out", default=None, help="output folder (default experiments/results/<study>)")
+    p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
+    return p
+
+
+def get(metrics: dict, path: str):
+    node = metrics
+    for part in path.split("/"):
+        if isinstance(node, list):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from unseen.cli import wire
+
+    wire()
+    with initialize_config_dir(config_dir=str(ROOT / "unseen" / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides)
+
+
+def run_row(overrides: list[str], keep: Path | None = None) -> dict:
+    """One run of the pipeline; its metrics.json as a dict, or {"error": ...} for a user error (a study goes on)."""
+    from unseen.errors import UserError
+    from unseen.pipeline import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = keep or Path(tmp) / "run"
+        cfg = compose([*overrides, "logger=none", "progress=false", f"output_dir={out}"])
+        try:
+            return run(cfg)
+        except UserError as err:
+            return {"error": str(err)}
+
+
+def flat_row(label: dict, metrics: dict) -> dict:
+    row = dict(label)
+    if "error" in metrics:
+        row["error"] = metrics["error"]
+        return row
+    for name, path, _ in COLUMNS:
+        row[name] = sum(metrics.get("unet_evaluations", {}).values()) if name == "unet_evaluations" else get(metrics, path)
+    return row
+
+
+def run_study(name: str, rows: list[tuple[dict, list[str]]], args, extra_columns: dict | None = None,
+              on_metrics=None) -> list[dict]:
+    """Run every row (label, overrides); ``on_metrics(label, metrics)`` may add columns of its own."""
+    results, started = [], time.time()
+    for i, (label, overrides) in enumerate(rows):
+        t0 = time.time()
+        metrics = run_row([*args.overrides, f"sampler.count={args.count}", *overrides])
+        row = flat_row(label, metrics)
+        if on_metrics is not None and "error" not in metrics:
+            row.update(on_metrics(label, metrics) or {})
+        results.append(row)
+        shown = ", ".join(f"{k} {fmt(v)}" for k, v in row.items() if k not in label and v is not None)
+        print(f"[{name} {i + 1}/{len(rows)} {time.time() - t0:.0f}s] {label}: {shown}", flush=True)
+    print(f"[{name}] {len(rows)} rows in {time.time() - started:.0f}s", flush=True)
+    return results
+
+
+def fmt(v, spec: str = ".3g") -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return format(v, spec)
+    return str(v)
+
+
+def out_dir(name: str, args) -> Path:
+    folder = Path(args.out) if args.out else HERE / "results" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def markdown(rows: list[dict], columns: list[str], formats: dict[str, str] | None = None) -> str:
+    formats = {**{c: f for c, _, f in COLUMNS}, **(formats or {})}
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            if c == "target_rate" and v is not None and r.get("rate_low") is not None:
+                cells.append(f"{v:.2f} [{r['rate_low']:.2f}, {r['rate_high']:.2f}]")
+            elif c == "error" or (v is None and r.get("error") and c == columns[-1]):
+                cells.append((r.get("error") or "")[:80])
+            else:
+                cells.append(fmt(v, formats.get(c, ".3g")) if not isinstance(v, str) else v)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def log_wandb(name: str, rows: list[dict], folder: Path, mode: str, images: list[Path] = ()) -> None:
+    """The study's table and figures as one W&B run (offline by default: no account, no network)."""
+    if mode == "disabled":
+        return
+    try:
+        import os
+
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        run = wandb.init(project="unseen-studies", name=name, mode=mode, dir=str(folder), reinit="create_new",
+                         settings=wandb.Settings(console="off"))
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        table = wandb.Table(columns=fields, data=[[json.dumps(r.get(k)) if isinstance(r.get(k), (list, dict))
+                                                   else r.get(k) for k in fields] for r in rows])
+        payload = {name: table}
+        payload.update({p.stem: wandb.Image(str(p)) for p in images if p.is_file()})
+        run.log(payload)
+        run.finish()
+    except Exception as err:  # noqa: BLE001 - the CSV and Markdown are written already
+        print(f"W&B logging failed ({type(err).__name__}: {err}); the results are in {folder}", flush=True)
+
+
+def bar_figure(rows: list[dict], label_key: str, metrics: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if "error" not in r]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 0.35 * len(ok) + 1.5), squeeze=False)
+    labels = [str(r[label_key]) for r in ok]
+    for ax, m in zip(axes[0], metrics):
+        values = [r.get(m) if r.get(m) is not None else float("nan") for r in ok]
+        ax.barh(range(len(ok)), values)
+        if m == "target_rate":
+            lows = [r["target_rate"] - r["rate_low"] for r in ok]
+            highs = [r["rate_high"] - r["target_rate"] for r in ok]
+            ax.errorbar(values, range(len(ok)), xerr=[lows, highs], fmt="none", ecolor="black", capsize=2)
+        ax.set_yticks(range(len(ok)), labels if ax is axes[0][0] else [""] * len(ok))
+        ax.invert_yaxis()
+        ax.set_title(m)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

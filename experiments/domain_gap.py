@@ -1,0 +1,100 @@
+"""Study 4.5: the domain gap. The model fixed (the disk DDPM), results per target domain against its distance
+from the model's own domain (the paper reports that larger gaps are easier).
+
+    python experiments/priors.py          # first: the per-target results (results/priors/priors.csv)
+    python experiments/domain_gap.py
+
+The gap of a domain: the Frechet distance between 256 of its images and 256 disks in the domain classifier's
+feature space, and in the UNet's middle-block space (the model's own view). Beside it, each target's rate, FID
+and memorisation for the paper's family (`residual` at t_M 300) and ours (`mixture` with symmetries, t_M 200);
+and the Spearman correlation of gap and rate over the targets.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import torch
+
+from common import HERE, log_wandb, markdown, out_dir, parser, write_csv
+
+SETTINGS = ["residual t300", "mixture+sym t200"]
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    rx = torch.tensor(x).argsort().argsort().double()
+    ry = torch.tensor(y).argsort().argsort().double()
+    return float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--grid", default=str(HERE / "results" / "priors" / "priors.csv"))
+    args = p.parse_args(argv)
+    from unseen.cli import wire
+    from unseen.evaluate import MidBlockFeatures, fid_kid
+    from unseen.models import load_model
+    from unseen.world.classifier import load_classifier
+    from unseen.world.domains import sample
+
+    wire()
+    with open(args.grid) as f:
+        grid = list(csv.DictReader(f))
+    targets = list(dict.fromkeys(r["target"] for r in grid))
+    classifier = load_classifier()
+    unet = MidBlockFeatures(load_model("builtin:tiny_ddpm").unet)
+    disks = sample("disks", 256, seed=21)
+    with torch.no_grad():
+        own = {"classifier": classifier.features(disks).double(), "unet": unet(disks).double()}
+        rows = []
+        for t in targets:
+            images = sample(t, 256, seed=21)
+            row = {"target": t}
+            for space, feats in (("classifier", classifier.features(images)), ("unet", unet(images))):
+                row[f"gap_{space}"] = fid_kid(own[space], feats.double(), kid_subset=50, kid_subsets=10)["fid"]
+            for s in SETTINGS:
+                r = next((g for g in grid if g["target"] == t and g["setting"] == s), None)
+                for k in ("target_rate", "fid", "memorised_pixel", "diversity_pixel"):
+                    row[f"{s}: {k}"] = float(r[k]) if r and r.get(k) not in (None, "") else None
+            rows.append(row)
+    rows.sort(key=lambda r: r["gap_classifier"])
+    folder = out_dir("domain_gap", args)
+    write_csv(rows, folder / "domain_gap.csv")
+    cols = list(rows[0])
+    lines = [markdown(rows, cols, {c: ".2f" if "rate" in c or "memor" in c or "divers" in c else ".1f" for c in cols})]
+    for s in SETTINGS:
+        for space in ("classifier", "unet"):
+            pairs = [(r[f"gap_{space}"], r[f"{s}: target_rate"]) for r in rows if r[f"{s}: target_rate"] is not None]
+            if len(pairs) >= 3:
+                lines.append(f"- Spearman(gap in {space} space, {s} target rate) = "
+                             f"{spearman([a for a, _ in pairs], [b for _, b in pairs]):.2f} over {len(pairs)} targets")
+    text = ("Gap: Frechet distance between 256 images of the domain and 256 disks (the model's own domain). "
+            f"Results from {args.grid.split('experiments/')[-1]}.\n\n" + "\n".join(lines) + "\n")
+    (folder / "domain_gap.md").write_text(text)
+    _figure(rows, folder / "domain_gap.png")
+    log_wandb("domain_gap", rows, folder, args.wandb, [folder / "domain_gap.png"])
+    print(text)
+
+
+def _figure(rows, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for s, marker in zip(SETTINGS, "os"):
+        ax.scatter([r["gap_classifier"] for r in rows], [r[f"{s}: target_rate"] for r in rows], marker=marker, label=s)
+    for r in rows:
+        ax.annotate(r["target"], (r["gap_classifier"], r[f"{SETTINGS[1]}: target_rate"] or 0), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("gap to disks (Frechet distance, classifier features)")
+    ax.set_ylabel("target rate")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Study 4.4: the mixing step x bandwidth surface, through the sweep machinery (one inversion for the sweep).
+
+    python experiments/surface.py                   # smileys, residual prior + rejection, 3 x 3 cells (~5 min)
+    python experiments/surface.py target=squares prior=mixture "prior.symmetries=[shift,hflip,hue]"
+
+It runs exactly what a user runs:
+
+    python run.py -m <overrides> geometry=reject mixing.t_M=200,300,400 geometry.bandwidth=0.5,1,2 sampler.count=128
+
+and turns the sweep's summary.csv into heat maps of FID, target rate, diversity ratio and memorisation, and
+counts the UNet evaluations each job spent on inversion (the first job inverts, the others read the cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+from common import ROOT, log_wandb, out_dir, parser, write_csv
+
+METRICS = {"fid_kid.fid": "FID", "domain_rates.target_rate": "target rate", "diversity.pixel_ratio": "diversity (pixel)",
+           "memorisation.fraction_below_0.5": "memorised (pixel)", "geometry.acceptance_rate": "acceptance"}
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--t-m", default="200,300,400")
+    p.add_argument("--bandwidths", default="0.5,1,2")
+    args = p.parse_args(argv)
+    folder = out_dir("surface", args)
+    sweep = folder / "sweep"
+    overrides = ["target=smileys", "prior=residual", *args.overrides]
+    cmd = [sys.executable, "run.py", "-m", *overrides, "geometry=reject", f"mixing.t_M={args.t_m}",
+           f"geometry.bandwidth={args.bandwidths}", f"sampler.count={args.count}", "mixing.reconstruct=0",
+           "logger=none", "progress=false", f"hydra.sweep.dir={sweep}"]
+    print(" ".join(cmd), flush=True)
+    code = subprocess.run(cmd, cwd=ROOT).returncode  # 2: some cells failed (e.g. rejection found too few)
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    ts = [int(t) for t in args.t_m.split(",")]
+    bws = [float(b) for b in args.bandwidths.split(",")]
+    cells = []
+    for r in rows:
+        cell = {"t_M": int(r["override.mixing.t_M"]), "bandwidth": float(r["override.geometry.bandwidth"]),
+                "status": r["status"], "error": r.get("error") or None,
+                "inversion_unet_evaluations": int(float(r.get("unet_evaluations.invert") or 0))}
+        cell.update({k: float(r[k]) if r.get(k) not in (None, "") else None for k in METRICS})
+        cells.append(cell)
+    write_csv(cells, folder / "surface.csv")
+    lines = [f"`{' '.join(cmd[1:])}` (exit {code}); {args.count} samples per cell. UNet evaluations spent on "
+             f"inversion, per job: {[c['inversion_unet_evaluations'] for c in cells]}.\n"]
+    for key, name in METRICS.items():
+        lines += [f"\n{name}\n", "| t_M \\ bandwidth | " + " | ".join(f"{b:g}" for b in bws) + " |",
+                  "|---" * (len(bws) + 1) + "|"]
+        for t in ts:
+            vals = []
+            for b in bws:
+                c = next((c for c in cells if c["t_M"] == t and c["bandwidth"] == b), None)
+                vals.append("x" if c is None or c[key] is None else f"{c[key]:.3g}")
+            lines.append(f"| {t} | " + " | ".join(vals) + " |")
+    failed = [c for c in cells if c["status"] != "ok"]
+    if failed:
+        lines.append("\nx: the cell failed: " + "; ".join(f"t_M {c['t_M']} bw {c['bandwidth']:g}: {c['error']}"
+                                                          for c in failed))
+    (folder / "surface.md").write_text("\n".join(lines) + "\n")
+    _figure(cells, ts, bws, folder / "surface.png")
+    log_wandb("surface", cells, folder, args.wandb, [folder / "surface.png"])
+    print("\n".join(lines))
+
+
+def _figure(cells, ts, bws, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.4))
+    for ax, (key, name) in zip(axes, METRICS.items()):
+        grid = np.full((len(ts), len(bws)), np.nan)
+        for c in cells:
+            if c[key] is not None:
+                grid[ts.index(c["t_M"]), bws.index(c["bandwidth"])] = c[key]
+        im = ax.imshow(grid, origin="lower", aspect="auto")
+        ax.set_xticks(range(len(bws)), [f"{b:g}" for b in bws])
+        ax.set_yticks(range(len(ts)), ts)
+        ax.set_xlabel("bandwidth")
+        ax.set_ylabel("t_M")
+        ax.set_title(name)
+        fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
