@@ -54,7 +54,7 @@ def main(argv=None) -> None:
     cols = ["target", "chosen", "target_rate", "best_fixed", "best_fixed_rate", "ratio", "memorised_pixel",
             "memorised_feature", "diversity_pixel", "diversity_feature", "fid", "auto_seconds", "meets_goal"]
     (folder / "auto.md").write_text(
-        f"experiment=auto, {args.count} samples in the final run; the choice: 5 t_M x 6 candidates x 32 samples "
+        f"experiment=auto, {args.count} samples in the final run; the choice: 5 t_M x 5 candidates x 32 samples "
         f"scored against 16 validation references in the UNet's middle-block space. best_fixed: the highest target "
         f"rate in {args.grid.split('experiments/')[-1]} among rows with memorised <= 0.1 and diversity >= 0.8.\n\n"
         + markdown(results, cols, {"best_fixed_rate": ".2f", "ratio": ".2f", "auto_seconds": ".0f"}))

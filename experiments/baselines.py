@@ -32,13 +32,14 @@ ROWS = [
     ("scalar, none", ["prior=scalar"]),
     ("scalar, reject bw 1", ["prior=scalar", "geometry=reject"]),
     ("paper candidates, reject", ["sampler=paper", "prior=scalar", "geometry=reject"]),
-    ("residual (default)", ["prior=residual"]),
+    ("residual (default before)", ["prior=residual"]),
     ("pca t200", ["prior=pca", "mixing.t_M=200"]),
-    ("mixture t200", ["prior=mixture", "mixing.t_M=200"]),
-    ("mixture+sym t200", ["prior=mixture", SYM, "mixing.t_M=200"]),
+    ("mixture bw1 (default)", ["prior=mixture"]),
+    ("mixture+sym bw0.5 t200", ["prior=mixture", "prior.bandwidth=0.5", SYM, "mixing.t_M=200"]),
     ("scalar, optimize bw 1", ["prior=scalar", "geometry=optimize"]),
+    ("mixture bw1, optimize bw 1", ["prior=mixture", "geometry=optimize"]),
     ("auto", ["experiment=auto"]),
-    ("residual, eta 1", ["prior=residual", "sampler.eta=1.0"]),
+    ("mixture bw1, eta 1", ["prior=mixture", "sampler.eta=1.0"]),
     ("sdedit (eta 1)", ["sampler=sdedit"]),
 ]
 

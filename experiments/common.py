@@ -198,8 +198,9 @@ def bar_figure(rows: list[dict], label_key: str, metrics: list[str], path: Path,
         values = [r.get(m) if r.get(m) is not None else float("nan") for r in ok]
         ax.barh(range(len(ok)), values)
         if m == "target_rate":
-            lows = [r["target_rate"] - r["rate_low"] for r in ok]
-            highs = [r["rate_high"] - r["target_rate"] for r in ok]
+            # the rate is rounded from the judge's counts: keep the bars non-negative
+            lows = [max(0.0, r["target_rate"] - r["rate_low"]) for r in ok]
+            highs = [max(0.0, r["rate_high"] - r["target_rate"]) for r in ok]
             ax.errorbar(values, range(len(ok)), xerr=[lows, highs], fmt="none", ecolor="black", capsize=2)
         ax.set_yticks(range(len(ok)), labels if ax is axes[0][0] else [""] * len(ok))
         ax.invert_yaxis()

@@ -1,10 +1,11 @@
 """Goal 1: priors that keep draws on the references' manifold, on varied and aligned tiny-world targets.
 
-    python experiments/priors.py                         # 5 targets x 6 settings, 128 samples each (~12 min)
+    python experiments/priors.py                         # 5 targets x 9 settings, 128 samples each (~15 min)
     python experiments/priors.py --targets squares --count 256
 
 Rows per target: the baselines at the defaults (`slerp`, the `residual` prior at t_M 300), `pca`, and the new
-`mixture` prior (a Gaussian at each reference latent), without and with declared symmetries (shift, mirror, hue).
+`mixture` prior (a Gaussian at each reference latent; bandwidth in units of the references' residual std),
+without and with declared symmetries (shift, mirror, hue).
 The goal: target rate >= 0.9 with memorisation (fraction of samples nearer a reference than half the
 references' own nearest-neighbour distance) <= 0.1 in pixel and feature space, and a diversity ratio >= 0.9.
 """
@@ -16,11 +17,14 @@ from common import bar_figure, log_wandb, markdown, out_dir, parser, run_study, 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 SETTINGS = [
     ("slerp t300", ["sampler=slerp", "mixing.t_M=300"]),
+    ("slerp t400", ["sampler=slerp", "mixing.t_M=400"]),
     ("residual t300", ["prior=residual", "mixing.t_M=300"]),
     ("pca t200", ["prior=pca", "mixing.t_M=200"]),
-    ("mixture t200", ["prior=mixture", "mixing.t_M=200"]),
-    ("mixture+sym t200", ["prior=mixture", SYM, "mixing.t_M=200"]),
-    ("mixture+sym t300", ["prior=mixture", SYM, "mixing.t_M=300"]),
+    ("mixture bw0.5 t200", ["prior=mixture", "prior.bandwidth=0.5", "mixing.t_M=200"]),
+    ("mixture bw1 t300", ["prior=mixture", "prior.bandwidth=1.0", "mixing.t_M=300"]),
+    ("mixture+sym bw0 t200", ["prior=mixture", "prior.bandwidth=0.0", SYM, "mixing.t_M=200"]),
+    ("mixture+sym bw0.5 t200", ["prior=mixture", "prior.bandwidth=0.5", SYM, "mixing.t_M=200"]),
+    ("mixture+sym bw0.5 t300", ["prior=mixture", "prior.bandwidth=0.5", SYM, "mixing.t_M=300"]),
 ]
 TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
 

@@ -18,7 +18,7 @@ def test_hue_rotations_are_orthogonal_fix_grey_and_turn_red_to_green_at_120_degr
 def test_each_symmetry_keeps_the_norm_and_shift_is_a_cyclic_roll():
     g = torch.Generator().manual_seed(0)
     z = torch.randn(64, 3, 8, 8, generator=g, dtype=torch.float64)
-    for names in (["shift"], ["hflip"], ["vflip"], ["hue"], ["shift", "hflip", "vflip", "hue"]):
+    for names in (["shift"], ["hflip"], ["vflip"], ["rot90"], ["hue"], ["shift", "hflip", "vflip", "rot90", "hue"]):
         out = apply_symmetries(z, names, torch.Generator().manual_seed(1), max_shift=0.25)
         torch.testing.assert_close(out.flatten(1).norm(dim=1), z.flatten(1).norm(dim=1))
         assert not torch.equal(out, z)

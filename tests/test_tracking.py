@@ -30,3 +30,15 @@ def test_a_wandb_failure_is_a_warning_not_a_failed_run(tmp_path, caplog):
     run(make_cfg(["logger=wandb", "logger.mode=nonsense"], out))
     assert (out / "metrics.json").is_file()
     assert any("W&B logging failed" in r.message for r in caplog.records)
+
+
+def test_an_auto_run_logs_its_candidates_as_a_table(tmp_path):
+    out = tmp_path / "run"
+    metrics = run(make_cfg(["logger=wandb", "auto.enabled=true", "auto.t_M=[20,40]", "auto.count=4", "mixing.steps=null",
+                            "+auto.candidates.slerp=['sampler.source=slerp']", "sampler.count=4",
+                            "+auto.candidates.residual=['prior.variance=residual']", "mixing.reconstruct=0"], out))
+    (run_dir,) = (out / "wandb").glob("offline-run-*")
+    history = history_keys(records(next(run_dir.glob("run-*.wandb"))))
+    assert json.loads(history["auto/candidates/_type"]) == "table-file"
+    assert json.loads(history["auto/candidates/nrows"]) == len(metrics["auto"]["candidates"]) == 4
+    assert json.loads(history["nearest/_type"]) == "image-file"

@@ -64,9 +64,9 @@ class PriorConfig:
     components: int = 16  # pca only
     floor: float = 1e-4  # smallest std of diagonal / residual parts
     truncate: bool = False  # clamp draws to the references' per-dimension span
-    bandwidth: float = 0.5  # mixture only: each component's std in units of the references' residual std
+    bandwidth: float = 1.0  # mixture only: each component's std in units of the references' residual std
     # Orthogonal transforms the domain is declared to have (unseen.symmetry), applied to every draw:
-    # shift | hflip | vflip | hue. Empty for aligned domains (faces).
+    # shift | hflip | vflip | rot90 | hue. Empty for aligned domains (faces).
     symmetries: list[str] = field(default_factory=list)
     max_shift: float = 0.15  # shift: up to this fraction of the side in each direction
 

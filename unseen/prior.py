@@ -61,7 +61,7 @@ class GaussianPrior:
 
 
 def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int = 16, floor: float = 1e-4,
-              truncate: bool = False, bandwidth: float = 0.5, symmetries: tuple[str, ...] | list[str] = (),
+              truncate: bool = False, bandwidth: float = 1.0, symmetries: tuple[str, ...] | list[str] = (),
               max_shift: float = 0.15) -> GaussianPrior:
     """Fit a Gaussian (or, ``mixture``, a mixture at the references) to K latents (K, ...) by the chosen kind."""
     from unseen.symmetry import SYMMETRIES

@@ -11,6 +11,13 @@ def summary(metrics: dict, output_dir: str) -> str:
         rec = metrics["reconstruction_psnr"]
         lines.append(f"  reconstruction PSNR at t_M   {rec['mean']:.2f} dB mean, {rec['min']:.2f} dB min "
                      f"over {rec['count']} references")
+    if "auto" in metrics:
+        a = metrics["auto"]
+        ok = sorted((r for r in a["candidates"] if r["score"] != float("inf")), key=lambda r: r["score"])
+        runner = f"; next: {ok[1]['candidate']} at t_M {ok[1]['t_M']} ({ok[1]['score']:.3f})" if len(ok) > 1 else ""
+        lines.append(f"  auto                         chose {a['chosen']['candidate']} at t_M {a['chosen']['t_M']} "
+                     f"(score {ok[0]['score']:.3f}) of {len(a['candidates'])} candidates{runner}; "
+                     f"{a['fitting_references']} fitting / {a['validation_references']} validation references")
     if "prior" in metrics:
         p = metrics["prior"]
         extra = (f", {p['components']} components explain {p['explained_variance']:.0%}" if "explained_variance" in p

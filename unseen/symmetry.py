@@ -8,6 +8,7 @@ domains (faces) have none of these and should leave the list empty.
 
 * ``shift`` -- a cyclic shift by up to ``max_shift`` of the side in each direction;
 * ``hflip`` / ``vflip`` -- a mirror, with probability 1/2;
+* ``rot90`` -- a rotation by 0, 90, 180 or 270 degrees (square latents);
 * ``hue``   -- a rotation of the (centred) RGB vector about the grey axis by a uniform angle (3 channels).
 """
 
@@ -17,7 +18,7 @@ import math
 
 import torch
 
-SYMMETRIES = ("shift", "hflip", "vflip", "hue")
+SYMMETRIES = ("shift", "hflip", "vflip", "rot90", "hue")
 
 
 def hue_rotations(angles: torch.Tensor) -> torch.Tensor:
@@ -40,6 +41,7 @@ def apply_symmetries(z: torch.Tensor, names: list[str] | tuple[str, ...], genera
     sx = torch.randint(-int(max_shift * width), int(max_shift * width) + 1, (n,), generator=generator)
     flips = torch.rand(n, 2, generator=generator) < 0.5
     angles = torch.rand(n, generator=generator, dtype=torch.float64) * 2 * math.pi
+    quarters = torch.randint(4, (n,), generator=generator)
     out = z.clone()
     if "shift" in names:
         rows = (torch.arange(height)[None, :] - sy[:, None]) % height  # (N, H): cyclic, so nothing is lost
@@ -50,6 +52,10 @@ def apply_symmetries(z: torch.Tensor, names: list[str] | tuple[str, ...], genera
         out = torch.where(flips[:, 0, None, None, None], out.flip(3), out)
     if "vflip" in names:
         out = torch.where(flips[:, 1, None, None, None], out.flip(2), out)
+    if "rot90" in names:
+        if height != width:
+            raise ValueError(f"the rot90 symmetry needs square latents, got {height} x {width}: remove it")
+        out = torch.stack([torch.rot90(x, int(k), (1, 2)) for x, k in zip(out, quarters)]) if n else out
     if "hue" in names:
         if channels != 3:
             raise ValueError(f"the hue symmetry rotates RGB latents, but these have {channels} channels: "

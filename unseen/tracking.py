@@ -40,7 +40,17 @@ def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, di
             for criterion, v in values.items():
                 if len(v):
                     payload[f"geometry/{criterion}/{population}"] = wandb.Histogram(v.double().numpy())
-        run.log(payload)
+        if "auto" in metrics:  # experiment=auto: every candidate with its score, the chosen one marked
+            rows = metrics["auto"]["candidates"]
+            fields = list(dict.fromkeys(k for r in rows for k in r))
+            chosen = metrics["auto"]["chosen"]
+            payload["auto/candidates"] = wandb.Table(
+                columns=[*fields, "chosen"],
+                data=[[r.get(k) for k in fields] + [r["candidate"] == chosen["candidate"] and r["t_M"] == chosen["t_M"]]
+                      for r in rows])
+        payload["nearest"] = wandb.Image(str(out / "nearest.png"), caption="samples (top) | nearest references") \
+            if (out / "nearest.png").is_file() else None
+        run.log({k: v for k, v in payload.items() if v is not None})
         run.finish()
     except Exception as err:  # noqa: BLE001 - tracking must never fail a finished run
         log.warning("W&B logging failed (%s: %s); the results are in %s", type(err).__name__, err, out)
