@@ -63,6 +63,10 @@ CASES = {  # the issue's list, in its order: overrides -> what the one line must
     "a file as target.path": (["target=folder", "target.path=FILE"], "is a file, not a folder"),
     "t_M zero": (["mixing.t_M=0"], "mixing.t_M must be in [1, T-1]"),
     "an unknown target": (["target=faces"], "Could not find 'target/faces'; valid choices: afhq_cat"),
+    "an unknown symmetry": (["prior.symmetries=[shift,spin]"], "prior.symmetries must be a subset of"),
+    "auto on the paper's grid": (["experiment=auto", "mixing.steps=20"], "experiment=auto needs the stride grid"),
+    "a bad auto candidate": (["experiment=auto", "+auto.candidates.x=['geometry.mode=wiggle']"],
+                             "auto.candidates.x: geometry.mode must be one of"),
 }
 
 
