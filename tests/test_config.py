@@ -36,7 +36,8 @@ PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # a wide band: at bandwidth 1 no scalar draw passes there (README, "What works"), which is a result, not a bug.
 TINY = ["target.num_references=12", "target.num_eval=8", "sampler.count=2", "sampler.batch_size=2",
         "mixing.reconstruct=1", "logger=none", "progress=false"]
-WIDE = {"paper_v1": ["geometry.bandwidth=1000"], "paper_v2": ["geometry.bandwidth=1000"]}
+WIDE = {"paper_v1": ["geometry.bandwidth=1000"], "paper_v2": ["geometry.bandwidth=1000"],
+        "auto": ["auto.count=2", "auto.t_M=[20,40]"]}
 
 
 @pytest.mark.slow
