@@ -8,7 +8,8 @@ It runs exactly what a user runs:
     python run.py -m <overrides> geometry=reject mixing.t_M=200,300,400 geometry.bandwidth=0.5,1,2 sampler.count=128
 
 and turns the sweep's summary.csv into heat maps of FID, target rate, diversity ratio and memorisation, and
-counts the UNet evaluations each job spent on inversion (the first job inverts, the others read the cache).
+counts the UNet evaluations each job spent on inversion. The sweep gets a fresh cache folder of its own, so
+the count shows what one sweep costs: every job continues the one walk from the furthest point cached.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     folder = out_dir("surface", args)
     sweep = folder / "sweep"
+    import shutil
+
+    shutil.rmtree(folder / "cache", ignore_errors=True)  # a fresh cache: the count below is this sweep's alone
     overrides = ["target=smileys", "prior=residual", *args.overrides]
     cmd = [sys.executable, "run.py", "-m", *overrides, "geometry=reject", f"mixing.t_M={args.t_m}",
            f"geometry.bandwidth={args.bandwidths}", f"sampler.count={args.count}", "mixing.reconstruct=0",
-           "logger=none", "progress=false", f"hydra.sweep.dir={sweep}"]
+           "logger=none", "progress=false", f"hydra.sweep.dir={sweep}", f"cache_dir={folder / 'cache'}"]
     print(" ".join(cmd), flush=True)
     code = subprocess.run(cmd, cwd=ROOT).returncode  # 2: some cells failed (e.g. rejection found too few)
     with open(sweep / "summary.csv") as f:
@@ -48,8 +52,10 @@ def main(argv=None) -> None:
         cell.update({k: float(r[k]) if r.get(k) not in (None, "") else None for k in METRICS})
         cells.append(cell)
     write_csv(cells, folder / "surface.csv")
-    lines = [f"`{' '.join(cmd[1:])}` (exit {code}); {args.count} samples per cell. UNet evaluations spent on "
-             f"inversion, per job: {[c['inversion_unet_evaluations'] for c in cells]}.\n"]
+    spent = [c["inversion_unet_evaluations"] for c in cells]
+    lines = [f"`{' '.join(cmd[1:-2])}` (exit {code}; a fresh cache); {args.count} samples per cell. UNet "
+             f"evaluations spent on inversion, per job: {spent}, {sum(spent):,} in all (one inversion of K "
+             f"references to the largest t_M costs K x t_M / stride = K x {max(ts) // 10} on the default grid).\n"]
     for key, name in METRICS.items():
         lines += [f"\n{name}\n", "| t_M \\ bandwidth | " + " | ".join(f"{b:g}" for b in bws) + " |",
                   "|---" * (len(bws) + 1) + "|"]

@@ -13,12 +13,12 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
 
        score = chamfer(samples, validation) / chamfer(fitting, validation)          (fidelity + coverage)
              + penalty * max(0, memorised - max_memorised)                          (copies of fitting refs)
-             + penalty * max(0, min_diversity - diversity ratio)                   (collapse)
+             + penalty * max(0, min_diversity - diversity ratio)                   (collapse, pixels or features)
 
    where chamfer(A, B) = (mean_a min_b |a - b| + mean_b min_a |a - b|) / 2, ``memorised`` is the fraction
    of samples nearer a fitting reference IN PIXELS than half the fitting references' own nearest-neighbour
-   distance, and the diversity ratio is the samples' mean pairwise feature distance over the validation
-   references'. The lowest score wins. The same fraction in the (pooled, so shift- and mirror-blind) feature
+   distance, and the diversity ratio is the smaller of the samples' mean pairwise distance over the
+   validation references', in features and in pixels. The lowest score wins. The same fraction in the (pooled, so shift- and mirror-blind) feature
    space is recorded beside it, not penalised: it counts a moved or mirrored reference as a copy, which
    would rule out every symmetry a user declares.
 4. the run then goes on with the winner and all K references; metrics.json gets an ``auto`` section.
@@ -100,6 +100,7 @@ def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, 
     fit_features, val_features = unet(fit_images), unet(val_images)
     baseline = chamfer(fit_features, val_features)
     val_diversity = mean_pairwise_distance(val_features)
+    val_pixel_diversity = mean_pairwise_distance(val_images)
     ref_nn = nearest_distances(fit_features, fit_features, exclude_self=True).mean()
     rows, started = [], time.perf_counter()
     for t in sorted(a.t_M):
@@ -120,13 +121,18 @@ def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, 
             pixel_memorised = memorisation(samples, fit_images)["fraction_below_0.5"]
             feature_memorised = float((nearest_distances(features, fit_features) / ref_nn < 0.5).double().mean())
             memorised = pixel_memorised
-            diversity = mean_pairwise_distance(features) / val_diversity
+            # Collapse in either space: the UNet's pooled features miss what pixels show (slerp at a small t_M on
+            # smileys: feature diversity fine, pixel diversity 0.73 of the domain's).
+            feature_diversity = mean_pairwise_distance(features) / val_diversity
+            pixel_diversity = mean_pairwise_distance(samples) / val_pixel_diversity
+            diversity = min(feature_diversity, pixel_diversity)
             fidelity = chamfer(features, val_features) / baseline
             score = (fidelity + a.penalty * max(0.0, memorised - a.max_memorised)
                      + a.penalty * max(0.0, a.min_diversity - diversity))
             rows.append({"candidate": name, "t_M": t, "score": score, "chamfer_ratio": fidelity,
                          "memorised_pixel": pixel_memorised, "memorised_feature": feature_memorised,
-                         "diversity_ratio": diversity, "unet_evaluations": predictor.evaluations - evals})
+                         "diversity_feature": feature_diversity, "diversity_pixel": pixel_diversity,
+                         "unet_evaluations": predictor.evaluations - evals})
             log.info("auto: t_M %d %-14s score %.3f (chamfer %.3f, memorised %.2f, diversity %.2f)", t, name, score,
                      fidelity, memorised, diversity)
     best = min(rows, key=lambda r: r["score"])

@@ -125,7 +125,7 @@ class AutoConfig:
     count: int = 32  # samples per candidate
     penalty: float = 5.0  # weight of each violation below
     max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
-    min_diversity: float = 0.8  # samples' mean pairwise feature distance over the validation references'
+    min_diversity: float = 0.8  # samples' mean pairwise distance over the validation references' (features, pixels)
 
 
 @dataclass
