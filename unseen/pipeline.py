@@ -372,8 +372,7 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     if not own_prior and not sdedit:
         log.info("inverting %d references to t_M = %d in %d steps", len(refs), mx.t_M, steps)
         with stages.stage("invert", predictor):
-            arithmetic = mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
-            key = inversion_key(model.identity, refs, grid_spec, device.type, arithmetic)
+            key = inversion_key(model.identity, refs, grid_spec, device.type, _arithmetic(mc))
             max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
             ref_latents, metrics["inversion"] = invert_cached(predictor, refs, grid, cfg.cache_dir, key,
                                                               cfg.progress, cache_keep(cfg, model.resolution),
@@ -435,6 +434,11 @@ def _run(cfg: DictConfig, out: Path, staging: Path, dist: Dist) -> tuple[dict, d
     return metrics, diagnostics
 
 
+def _arithmetic(mc) -> str:
+    """What changes the UNet's arithmetic order, for the inversion cache's key."""
+    return mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
+
+
 def _auto(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, model, device: torch.device
           ) -> tuple[DictConfig, dict]:
     """experiment=auto (unseen.auto): the config with the chosen t_M and source, and the ``auto`` section."""
@@ -442,8 +446,7 @@ def _auto(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, m
     from unseen import evaluate as ev
 
     mc, stride, wanted = cfg.model, cfg.mixing.stride, sorted(cfg.auto.t_M)
-    arithmetic = mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
-    key = inversion_key(model.identity, refs, f"stride:{stride}", device.type, arithmetic)
+    key = inversion_key(model.identity, refs, f"stride:{stride}", device.type, _arithmetic(mc))
     if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
         max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
 
