@@ -2,9 +2,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from unseen.cli import wire
+from unseen.api import wire
+from unseen.config import conf_dir
 
-CONF = Path(__file__).resolve().parents[1] / "unseen" / "conf"
+CONF = conf_dir()
 wire()  # the tiny world's plug-ins and the config schema, as the CLI wires them
 
 # A run small enough for a unit test: seconds on 2 cores.
@@ -35,3 +36,10 @@ class FakeUNet(__import__("torch").nn.Module):
 
     def forward(self, x, t):
         return type("Output", (), {"sample": self.eps(x, t)})()
+
+
+def run(cfg, **kwargs) -> dict:
+    """A composed config run through the Python API (unseen.api), as every caller builds runs; its metrics."""
+    from unseen.api import run_config
+
+    return run_config(cfg, **kwargs).metrics

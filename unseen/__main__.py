@@ -1,5 +1,11 @@
 """``python -m unseen``: the same as the ``unseen`` console script."""
 
-from unseen.cli import main
+import sys
+
+try:
+    from unseen.cli import main
+except KeyboardInterrupt:  # Ctrl-C while Python imports: one line, as at any later moment
+    print("interrupted: no results were written", file=sys.stderr)
+    sys.exit(130)
 
 main()

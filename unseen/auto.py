@@ -21,7 +21,8 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
    validation references', in features and in pixels. The lowest score wins. The same fraction in the (pooled, so shift- and mirror-blind) feature
    space is recorded beside it, not penalised: it counts a moved or mirrored reference as a copy, which
    would rule out every symmetry a user declares.
-4. the run then goes on with the winner and all K references; metrics.json gets an ``auto`` section.
+4. ``choose_config`` returns the winner as a finished config; the ordinary run then runs once on it, with all K
+   references; metrics.json gets an ``auto`` section.
 """
 
 from __future__ import annotations
@@ -30,32 +31,30 @@ import logging
 import time
 
 import torch
-import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from unseen import ddim
-from unseen.errors import UserError
+from unseen.cache import invert_run
+from unseen.config import with_overrides
+from unseen.errors import UserError, check_float
+from unseen.evaluate import FeatureNetwork, MidBlockFeatures, mean_pairwise_distance, memorisation, nearest_distances
+from unseen.sources import DrawContext, source
 
 log = logging.getLogger("unseen")
 
 
-def apply(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """A copy of ``cfg`` with ``key=value`` overrides (values parsed as YAML, as on the command line)."""
-    # Unresolved: before Hydra starts (the CLI's precheck) ${hydra:...} cannot be resolved yet.
-    container = OmegaConf.to_container(cfg, resolve=False)
-    container.pop("hydra", None)
-    out = OmegaConf.create(container)
-    for item in overrides:
-        key, value = item.split("=", 1)
-        OmegaConf.update(out, key, yaml.safe_load(value), merge=False)
-    return out
+def split_sizes(k: int, holdout: float) -> tuple[int, int]:
+    """(fitting, validation) reference counts of ``split``."""
+    held = max(2, round(holdout * k))
+    return k - held, held
 
 
-def validate(cfg: DictConfig) -> None:
+def check(cfg: DictConfig) -> None:
+    """experiment=auto's own values (each candidate is checked as a run of its own by ``candidate_configs``)."""
     a = cfg.auto
     k = cfg.target.num_references
-    held = max(2, round(a.holdout * k))
-    if not 0 < a.holdout < 1 or k - held < 4:
+    fitting, _ = split_sizes(k, a.holdout)
+    if not 0 < a.holdout < 1 or fitting < 4:
         raise UserError(f"auto.holdout = {a.holdout} of target.num_references = {k} leaves too few references to fit "
                         f"(at least 4 to fit and 2 to validate): add references or change auto.holdout")
     stride = cfg.mixing.stride
@@ -65,25 +64,70 @@ def validate(cfg: DictConfig) -> None:
     if not a.t_M or bad:
         raise UserError(f"auto.t_M must be positive multiples of mixing.stride = {stride}, got {list(a.t_M)}")
     if not a.candidates:
-        raise UserError("auto.candidates is empty: name at least one source (see unseen/conf/experiment/auto.yaml)")
+        raise UserError("auto.candidates is empty: name at least one source (see conf/experiment/auto.yaml)")
     for name, overrides in a.candidates.items():
         if any("=" not in o for o in overrides):
             raise UserError(f"auto.candidates.{name} must be a list of key=value overrides, got {list(overrides)}")
     if a.count < 2:
         raise UserError(f"auto.count must be >= 2 (diversity needs pairs), got {a.count}")
+    check_float(a.penalty, "auto.penalty", 0)
+    check_float(a.max_memorised, "auto.max_memorised", 0, 1)
+    check_float(a.min_diversity, "auto.min_diversity", 0)
+
+
+def candidate_configs(cfg: DictConfig):
+    """(name, t_M, config) of every candidate at every t_M, as ``choose`` runs it: on the fitting references."""
+    fitting, _ = split_sizes(cfg.target.num_references, cfg.auto.holdout)
+    for name, overrides in cfg.auto.candidates.items():
+        for t in sorted(cfg.auto.t_M):
+            yield name, t, with_overrides(cfg, [*overrides, "auto.enabled=false", f"mixing.t_M={t}",
+                                                f"target.num_references={fitting}", f"sampler.count={cfg.auto.count}"])
 
 
 def chamfer(a: torch.Tensor, b: torch.Tensor) -> float:
-    from unseen.evaluate import nearest_distances
-
     return float((nearest_distances(a, b).mean() + nearest_distances(b, a).mean()) / 2)
 
 
 def split(k: int, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of the fitting and the validation references (a seeded permutation)."""
     order = torch.randperm(k, generator=torch.Generator().manual_seed(seed + 7919))
-    held = max(2, round(holdout * k))
+    _, held = split_sizes(k, holdout)
     return order[held:].sort().values, order[:held].sort().values
+
+
+def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: torch.Tensor
+                  ) -> tuple[DictConfig, dict]:
+    """The stage: the finished config of the winning candidate (``auto.enabled`` false, its ``mixing.t_M`` and
+    source set; everything else, ``mixing.generate_steps`` included, as the user gave it) and the ``auto``
+    section of metrics.json."""
+    stride, wanted = cfg.mixing.stride, sorted(cfg.auto.t_M)
+    if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
+        def latents_at(t: int) -> torch.Tensor:
+            return invert_run(cfg, predictor, model.identity, refs, ddim.stride_grid(t, stride), f"stride:{stride}")[0]
+    else:
+        points: dict[int, torch.Tensor] = {}
+        ddim.invert_to(predictor, refs, ddim.stride_grid(wanted[-1], stride), cfg.progress,
+                       lambda t, x: points.__setitem__(t, x) if t in wanted else None)
+        latents_at = points.__getitem__
+    unet = FeatureNetwork(MidBlockFeatures(model.unet, pool="mean_std"), 0, f"unet-std-{model.identity}")
+    choice, section = choose(cfg, predictor, refs, latents_at, unet)
+    log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
+    chosen = with_overrides(cfg, [*choice["overrides"], "auto.enabled=false"])
+    chosen.output_dir = cfg.output_dir
+    return chosen, section
+
+
+class _Reference:
+    """The fitting and validation references and what every candidate is compared with."""
+
+    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet):
+        self.fit, self.val = split(len(refs), cfg.auto.holdout, cfg.seed)
+        self.fit_images, self.val_images = refs[self.fit], refs[self.val]
+        self.fit_features, self.val_features = unet(self.fit_images), unet(self.val_images)
+        self.baseline = chamfer(self.fit_features, self.val_features)
+        self.diversity = mean_pairwise_distance(self.val_features)
+        self.pixel_diversity = mean_pairwise_distance(self.val_images)
+        self.nn = nearest_distances(self.fit_features, self.fit_features, exclude_self=True).mean()
 
 
 def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet) -> tuple[dict, dict]:
@@ -91,55 +135,49 @@ def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, 
 
     ``latents_at(t)`` gives the K references' latents at t (from the one inversion); ``unet`` the feature network
     of the middle block."""
-    from unseen.evaluate import mean_pairwise_distance, memorisation, nearest_distances
-    from unseen.pipeline import Stages, draw_latents
-
-    a = cfg.auto
-    fit, val = split(len(refs), a.holdout, cfg.seed)
-    fit_images, val_images = refs[fit], refs[val]
-    fit_features, val_features = unet(fit_images), unet(val_images)
-    baseline = chamfer(fit_features, val_features)
-    val_diversity = mean_pairwise_distance(val_features)
-    val_pixel_diversity = mean_pairwise_distance(val_images)
-    ref_nn = nearest_distances(fit_features, fit_features, exclude_self=True).mean()
+    a, ref = cfg.auto, _Reference(cfg, refs, unet)
     rows, started = [], time.perf_counter()
     for t in sorted(a.t_M):
-        z_fit = latents_at(t)[fit]
-        grid = ddim.stride_grid(t, cfg.mixing.stride)
+        z_fit = latents_at(t)[ref.fit]
         for name, overrides in a.candidates.items():
-            cand = apply(cfg, [*overrides, f"mixing.t_M={t}", f"sampler.count={a.count}"])
-            drawn: list[torch.Tensor] = []
-            evals = predictor.evaluations
-            try:
-                draw_latents(cand, z_fit, Stages(), {}, drawn.append)
-            except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
-                rows.append({"candidate": name, "t_M": t, "score": float("inf"), "error": str(err)})
-                continue
-            z = torch.cat(drawn).reshape(-1, *refs.shape[1:])
-            samples = ddim.generate(predictor, z, grid, clip_x0=cand.sampler.clip_x0).float()
-            features = unet(samples)
-            pixel_memorised = memorisation(samples, fit_images)["fraction_below_0.5"]
-            feature_memorised = float((nearest_distances(features, fit_features) / ref_nn < 0.5).double().mean())
-            memorised = pixel_memorised
-            # Collapse in either space: the UNet's pooled features miss what pixels show (slerp at a small t_M on
-            # smileys: feature diversity fine, pixel diversity 0.73 of the domain's).
-            feature_diversity = mean_pairwise_distance(features) / val_diversity
-            pixel_diversity = mean_pairwise_distance(samples) / val_pixel_diversity
-            diversity = min(feature_diversity, pixel_diversity)
-            fidelity = chamfer(features, val_features) / baseline
-            score = (fidelity + a.penalty * max(0.0, memorised - a.max_memorised)
-                     + a.penalty * max(0.0, a.min_diversity - diversity))
-            rows.append({"candidate": name, "t_M": t, "score": score, "chamfer_ratio": fidelity,
-                         "memorised_pixel": pixel_memorised, "memorised_feature": feature_memorised,
-                         "diversity_feature": feature_diversity, "diversity_pixel": pixel_diversity,
-                         "unet_evaluations": predictor.evaluations - evals})
-            log.info("auto: t_M %d %-14s score %.3f (chamfer %.3f, memorised %.2f, diversity %.2f)", t, name, score,
-                     fidelity, memorised, diversity)
+            cand = with_overrides(cfg, [*overrides, f"mixing.t_M={t}", f"sampler.count={a.count}"])
+            rows.append(_score(cand, name, t, predictor, ref, z_fit, unet))
     best = min(rows, key=lambda r: r["score"])
     if best["score"] == float("inf"):
         raise UserError("experiment=auto: no candidate could run on these references: " + rows[0]["error"])
     section = {"chosen": {"candidate": best["candidate"], "t_M": best["t_M"]}, "candidates": rows,
-               "fitting_references": len(fit), "validation_references": len(val), "samples_per_candidate": a.count,
-               "feature": "unet", "seconds": round(time.perf_counter() - started, 3),
+               "fitting_references": len(ref.fit), "validation_references": len(ref.val),
+               "samples_per_candidate": a.count, "feature": "unet", "seconds": round(time.perf_counter() - started, 3),
                "unet_evaluations": sum(r.get("unet_evaluations", 0) for r in rows)}
     return {"overrides": [*a.candidates[best["candidate"]], f"mixing.t_M={best['t_M']}"]}, section
+
+
+def _score(cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, ref: _Reference,
+           z_fit: torch.Tensor, unet) -> dict:
+    """One candidate at one t_M: its samples from the fitting references' latents, scored against the
+    validation references."""
+    a, drawn, evals = cand.auto, [], predictor.evaluations
+    src = source(cand.sampler.source)
+    try:
+        src.draw(DrawContext(cand, ref.fit_images, z_fit, predictor.alpha_bar(t)), a.count, drawn.append)
+    except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
+        return {"candidate": name, "t_M": t, "score": float("inf"), "error": str(err)}
+    z = torch.cat(drawn).reshape(-1, *ref.fit_images.shape[1:])
+    grid = src.grid(ddim.stride_grid(t, cand.mixing.stride), predictor.num_train_timesteps)
+    samples = ddim.generate(predictor, z, grid, clip_x0=cand.sampler.clip_x0).float()
+    features = unet(samples)
+    pixel_memorised = memorisation(samples, ref.fit_images)["fraction_below_0.5"]
+    feature_memorised = float((nearest_distances(features, ref.fit_features) / ref.nn < 0.5).double().mean())
+    # Collapse in either space: the UNet's pooled features miss what pixels show (slerp at a small t_M on
+    # smileys: feature diversity fine, pixel diversity 0.73 of the domain's).
+    feature_diversity = mean_pairwise_distance(features) / ref.diversity
+    pixel_diversity = mean_pairwise_distance(samples) / ref.pixel_diversity
+    fidelity = chamfer(features, ref.val_features) / ref.baseline
+    score = (fidelity + a.penalty * max(0.0, pixel_memorised - a.max_memorised)
+             + a.penalty * max(0.0, a.min_diversity - min(feature_diversity, pixel_diversity)))
+    log.info("auto: t_M %d %-14s score %.3f (chamfer %.3f, memorised %.2f, diversity %.2f)", t, name, score,
+             fidelity, pixel_memorised, min(feature_diversity, pixel_diversity))
+    return {"candidate": name, "t_M": t, "score": score, "chamfer_ratio": fidelity,
+            "memorised_pixel": pixel_memorised, "memorised_feature": feature_memorised,
+            "diversity_feature": feature_diversity, "diversity_pixel": pixel_diversity,
+            "unet_evaluations": predictor.evaluations - evals}

@@ -54,31 +54,71 @@ def inversion_key(model_identity: str, images: torch.Tensor, grid_spec: str, dev
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+AUTO_KEEP = 100  # cache_keep=null above 64 px: keep the multiples of 100
+
+
+def keep_policy(cache_keep: int | None, resolution: int) -> int | None:
+    """The inversion points to keep on disk: ``cache_keep``, or automatic (every point up to 64 px)."""
+    if cache_keep is not None:
+        return None if cache_keep == 1 else cache_keep
+    return None if resolution <= 64 else AUTO_KEEP
+
+
+def arithmetic(mc) -> str:
+    """What changes the UNet's arithmetic order, for the inversion cache's key."""
+    return mc.precision + ("-channels_last" if mc.channels_last else "") + ("-compiled" if mc.compile else "")
+
+
+def invert_run(cfg, predictor: ddim.NoisePredictor, model_identity: str, refs: torch.Tensor, grid: list[int],
+               grid_spec: str, dist: Dist = SINGLE) -> tuple[torch.Tensor, dict]:
+    """``invert_cached`` with a run's settings (cache folder, keep policy, size cap, progress)."""
+    key = inversion_key(model_identity, refs, grid_spec, predictor.device.type, arithmetic(cfg.model))
+    max_bytes = int(cfg.cache_max_gb * 1e9) if cfg.cache_max_gb else None
+    return invert_cached(predictor, refs, grid, cfg.cache_dir, key, cfg.progress,
+                         keep_policy(cfg.cache_keep, refs.shape[-1]), max_bytes, dist)
+
+
 def _point(folder: Path, t: int) -> Path:
     return folder / f"t{t:04d}.safetensors"
 
 
-def _read(path: Path) -> torch.Tensor | None:
-    """The latents of a cache point, or None (with a warning, and the file removed) when it is damaged:
-    a truncated or foreign file is recomputed, never a failed run."""
+def _read(path: Path, like: torch.Tensor) -> torch.Tensor | None:
+    """The latents of a cache point, or None (with a warning, and the file removed) when it is damaged or is
+    not a point of these references (shape or dtype other than ``like``'s, no ``latents`` tensor): a torn or
+    foreign file is recomputed, never used and never a failed run."""
     try:
-        return load_file(path)["latents"]
+        x = load_file(path)["latents"]
+        problem = None if x.shape == like.shape and x.dtype == torch.float32 else \
+            f"holds {x.dtype} {tuple(x.shape)}, not float32 {tuple(like.shape)}"
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for torn files
-        log.warning("inversion cache: %s is damaged (%s: %s); removing it and recomputing", path,
-                    type(err).__name__, str(err).splitlines()[0] if str(err) else "")
-        path.unlink(missing_ok=True)
-        return None
+        x, problem = None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if problem is None:
+        return x
+    log.warning("inversion cache: %s is damaged or foreign (%s); removing it and recomputing", path, problem)
+    path.unlink(missing_ok=True)
+    return None
 
 
 def _write_atomic(tensor: torch.Tensor, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError as err:
+        raise _cache_write_error(path, err) from err
     os.close(fd)
     try:
         save_file({"latents": tensor.contiguous()}, tmp)
         os.replace(tmp, path)
+    except Exception as err:  # safetensors raises its own SafetensorError for a full disk
+        raise _cache_write_error(path, err) from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _cache_write_error(path: Path, err: Exception) -> UserError:
+    return UserError(f"cannot write the inversion cache point {path} ({type(err).__name__}: "
+                     f"{str(err).splitlines()[0] if str(err) else 'no space?'}): free space on that disk, or point "
+                     f"cache_dir (or $UNSEEN_CACHE) elsewhere, or cache_dir=null to run without a cache")
 
 
 def folder_bytes(folder: Path) -> int:
@@ -89,7 +129,7 @@ def _furthest(folder: Path, grid: list[int], images: torch.Tensor) -> tuple[int,
     """(k, latent at grid[k]) for the furthest readable cached point; (0, images) when there is none."""
     for k in range(len(grid) - 1, 0, -1):
         if _point(folder, grid[k]).is_file():
-            cached = _read(_point(folder, grid[k]))
+            cached = _read(_point(folder, grid[k]), images)
             if cached is not None:
                 return k, cached
     return 0, images
@@ -161,7 +201,7 @@ def _claim(folder: Path, grid: list[int], images: torch.Tensor) -> tuple[int, to
     lock, announced = folder / LOCK, False
     while True:
         if _point(folder, grid[-1]).is_file():  # done by us earlier, or by a job we waited for
-            x = _read(_point(folder, grid[-1]))
+            x = _read(_point(folder, grid[-1]), images)
             if x is not None:
                 return len(grid) - 1, x, False
         if _try_lock(lock):

@@ -1,10 +1,11 @@
 """The command line: ``unseen [group=choice ...] [key=value ...]``, the same arguments as ``python run.py``.
 
-This is the one module that wires concrete parts (docs/design.md section 5): it plugs the tiny world
-into the registry, then hands the command line to Hydra. Before Hydra makes any folder it checks
-what can be checked without a model (the config composes, every value is valid, the output and
-cache folders are writable, files such as the Inception weights exist), so bad input costs
-seconds, not an inversion, and ends in one line and exit code 2.
+One of the two composition roots (with unseen.api, whose ``wire`` plugs the built-in parts in): it hands
+the command line to Hydra. Before Hydra makes any folder it checks what can be checked without a model
+(the config composes, every value is valid, the output folder is free and writable, the cache folder
+is writable, files such as the Inception weights and every target image's header are readable), so bad
+input costs seconds, not an inversion, and ends in one line and exit code 2. The output folder it checked
+is the one Hydra uses: the CLI resolves ``hydra.run.dir`` once and passes it on.
 """
 
 from __future__ import annotations
@@ -14,57 +15,59 @@ import signal
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from unseen import distributed
-from unseen.config import register
-from unseen.errors import ConfigError, UserError
+# Heavy imports (torch, Hydra) happen inside main(), where Ctrl-C is answered with one line.
 
 log = logging.getLogger("unseen")
 
 EXIT_USER_ERROR = 2
-CONFIG_MODULE = "unseen.conf"
 # Hydra's own flags: -m / --multirun is understood here; with any other the check is left to Hydra.
 _MULTIRUN_FLAGS = {"-m", "--multirun"}
+_FLAG_VALUES = {"job", "hydra", "all"}  # the value of --cfg
 
 
-def wire() -> None:
-    """Plug the concrete parts into the registry: the tiny world's target kind, model and feature network."""
-    from unseen.world import plugin
+def _hydra_job():
+    """The Hydra entry, made on first use (importing Hydra and the config path)."""
+    import hydra
 
-    plugin.register()
-    register()
+    from unseen.config import conf_dir
+
+    @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
+    def job(cfg) -> float | None:
+        return _job(cfg)
+
+    return job
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def _job(cfg: DictConfig) -> float | None:
+def _job(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from unseen.pipeline import run
+    from unseen.api import run_config, wire
+    from unseen.errors import UserError
+    from unseen.metrics import get
     from unseen.report import summary
 
     wire()  # again: a launcher (submitit) may run the job in a fresh process that never ran main()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        metrics = run(cfg, group=_sweep_group(), dist=_dist)
+        metrics = run_config(cfg, group=_sweep_group(), dist=_dist).metrics
     except UserError as err:
         # One line naming the problem and the fix; no traceback for input the user can correct.
         log.error("error: %s", err)
         if multirun:  # the other jobs still run; the sweep summary marks this one and the sweep exits 2
             return None
         sys.exit(EXIT_USER_ERROR)
-    except Exception:
-        if multirun:
-            log.exception("error: the job failed")
+    except Exception as err:
+        if multirun:  # the summary reads the first "error: " line: the exception itself; then its traceback
+            log.error("error: %s: %s", type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            log.info("the job's traceback:", exc_info=True)
             return None
         raise
     if not _dist.main:
         return None
     print(summary(metrics, cfg.output_dir), flush=True)
     # The returned value is what a Hydra sweeper would optimise: the target-domain hit rate where known.
-    return metrics.get("domain_rates", {}).get("target_rate")
+    return get(metrics, "target_rate")
 
 
 def _sweep_group() -> str | None:
@@ -86,7 +89,11 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
     raise Terminated()
 
 
-_dist = distributed.SINGLE  # this process's place in a torchrun job
+class _Single:  # before distributed.setup(): one process
+    active, main, rank, world = False, True, 0, 1
+
+
+_dist = _Single()  # this process's place in a torchrun job
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,18 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     args = sys.argv[1:]
-    wire()
-    try:
-        _dist = distributed.setup()
-        cfg = precheck(args)
-        if _dist.active:
-            sys.argv += _shard_overrides(args, cfg)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USER_ERROR)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        _job()
+        _start(args)
+        _hydra_job()()
     except KeyboardInterrupt as err:
         what = "terminated" if isinstance(err, Terminated) else "interrupted"
         if _dist.active:
@@ -115,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
               f"command resumes)", file=sys.stderr, flush=True)
         sys.exit(143 if isinstance(err, Terminated) else 130)
     finally:
-        distributed.teardown()
+        if "unseen.distributed" in sys.modules:
+            sys.modules["unseen.distributed"].teardown()
     from unseen.sweep import last_sweep_failures
 
     failed = last_sweep_failures()
@@ -125,9 +125,32 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USER_ERROR)
 
 
-def _shard_overrides(args: list[str], cfg: DictConfig | None) -> list[str]:
+def _start(args: list[str]) -> None:
+    """Wire, check, and fix the output folder Hydra will use; a user error ends here in one line."""
+    global _dist
+    from unseen import distributed
+    from unseen.api import wire
+    from unseen.errors import UserError
+
+    try:
+        wire()
+        _dist = distributed.setup()
+        cfg = precheck(args)
+        if _dist.active:
+            sys.argv += _shard_overrides(args, cfg)
+        elif cfg is not None:  # Hydra uses the folder precheck checked (${now:...} would tick on)
+            sys.argv = [sys.argv[0], *[a for a in args if not a.startswith("hydra.run.dir=")],
+                        f"hydra.run.dir='{cfg.hydra.run.dir}'"]
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def _shard_overrides(args: list[str], cfg) -> list[str]:
     """Under torchrun: every rank writes to the folder rank 0 chose (``${now:...}`` may differ between ranks),
     and only rank 0 keeps Hydra's record (.hydra/, the log file) there."""
+    from unseen.errors import UserError
+
     if any(a in _MULTIRUN_FLAGS for a in args):
         raise UserError("torchrun shards one job over its processes; a sweep (-m) is launched without torchrun "
                         "(hydra/launcher=submitit_slurm gives each job its own GPUs)")
@@ -144,38 +167,37 @@ def _shard_overrides(args: list[str], cfg: DictConfig | None) -> list[str]:
 # Checks before Hydra starts
 
 
-def precheck(args: list[str]) -> DictConfig | None:
+def precheck(args: list[str]):
     """Raise a UserError for input that would fail later: composition, values, files, folders. Returns the
     composed config (with Hydra's part) of a single run, or None."""
     flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-") and a not in _FLAG_VALUES]
     if any(f not in _MULTIRUN_FLAGS for f in flags):
+        if any(f in ("--cfg", "-c") for f in flags):  # printing the config: the overrides must compose
+            compose(overrides)
         return None  # --help, --cfg, -cn ...: Hydra's own business
-    overrides = [a for a in args if not a.startswith("-")]
     multirun = bool(flags)
     for variant in _variants(overrides) if multirun else [overrides]:
         cfg = compose(variant)
-    from unseen.pipeline import preflight
+    from unseen.checks import preflight
+    from unseen.output import refuse_if_live
 
     if multirun:
         _check_can_create(cfg.hydra.sweep.dir, "the sweep folder (hydra.sweep.dir)")
         return None  # values are checked per job: one bad job must not stop the others
-    _check_can_create(cfg.hydra.run.dir, "the output folder (hydra.run.dir)")
-    preflight(cfg)
+    run_dir = str(Path(cfg.hydra.run.dir).expanduser().absolute())
+    cfg.hydra.run.dir = run_dir
+    _check_can_create(run_dir, "the output folder (hydra.run.dir)")
+    refuse_if_live(Path(run_dir))
+    preflight(cfg, output_dir=run_dir)
     return cfg
 
 
-def compose(overrides: list[str]) -> DictConfig:
-    """The job's config as Hydra will compose it, or a ConfigError with one line naming the fix."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+def compose(overrides: list[str]):
+    """The job's config as Hydra will compose it (with Hydra's part), or a ConfigError with one line."""
+    from unseen.config import compose as compose_config
 
-    try:
-        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            return hydra_compose("config", overrides=overrides, return_hydra_config=True)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(one_line(err)) from err
+    return compose_config(overrides, hydra_part=True)
 
 
 def _variants(overrides: list[str]) -> list[list[str]]:
@@ -183,6 +205,9 @@ def _variants(overrides: list[str]) -> list[list[str]]:
     composed once, without composing the whole product."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
+
+    from unseen.config import one_line
+    from unseen.errors import ConfigError
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -204,41 +229,11 @@ def _variants(overrides: list[str]) -> list[list[str]]:
     return variants
 
 
-def one_line(err: BaseException) -> str:
-    """Hydra's and OmegaConf's multi-line messages, as one line that keeps the valid choices."""
-    cause = err.__cause__ if err.__cause__ is not None else None
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text, options = [], []
-    in_options = False
-    for line in lines:
-        if line.startswith("Available options in"):
-            in_options = True
-            continue
-        if line.startswith("Config search path"):
-            break
-        if in_options:
-            options.append(line)
-        elif not line.startswith(("full_key:", "object_type=", "reference_type=")):
-            text.append(line)
-    message = " ".join(text).removeprefix("In 'config': ")
-    if cause is not None and str(cause).strip():
-        reason = " ".join(line.strip() for line in str(cause).splitlines()
-                          if line.strip() and not line.strip().startswith(("full_key:", "object_type=",
-                                                                          "reference_type=")))
-        if reason not in message:
-            message = f"{message}: {reason}"
-    if options:
-        message += f"; valid choices: {', '.join(options)}"
-    if message.startswith("Could not override"):
-        key = message.split("'")[1]
-        message = (f"unknown config key {key!r} ({reason if cause is not None else message}): check its spelling; "
-                   f"`python run.py --cfg job` prints every key")
-    return message
-
-
 def _check_can_create(folder: str, what: str) -> None:
     """Fail now if ``folder`` could not be made: its nearest existing ancestor must be a writable folder."""
     import tempfile
+
+    from unseen.errors import UserError
 
     path = Path(folder).expanduser().absolute()
     ancestor = path

@@ -1,13 +1,17 @@
 """Structured configs: the schema every YAML under conf/ is merged into, so a typo in a key or a
-string where a number belongs fails at composition, with Hydra's own message."""
+string where a number belongs fails at composition, with Hydra's own message; and composition itself
+(``compose``), shared by the CLI and the Python API."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from unseen.errors import ConfigError
 
 
 @dataclass
@@ -165,3 +169,94 @@ class Config:
 
 def register() -> None:
     ConfigStore.instance().store(name="unseen_schema", node=Config)
+
+
+def unknown_keys(cfg: DictConfig) -> list[str]:
+    """Keys of ``cfg`` the schema does not know (a ``+model.foo=1`` typo); the free-form maps are skipped."""
+    import dataclasses
+
+    def walk(node: dict, schema, prefix: str) -> list[str]:
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        out = []
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if key not in fields:
+                out.append(path)
+            elif isinstance(value, dict) and dataclasses.is_dataclass(fields[key].default_factory()
+                                                                      if callable(fields[key].default_factory)
+                                                                      else None):
+                out += walk(value, fields[key].default_factory, path + ".")
+        return out
+
+    container = OmegaConf.to_container(cfg, resolve=False)
+    container.pop("hydra", None)
+    return walk(container, Config, "")
+
+
+def conf_dir() -> Path:
+    """The config groups: ``conf/`` at the checkout's top level, installed by the build as ``unseen/conf``."""
+    package = Path(__file__).resolve().parent
+    installed = package / "conf"
+    return installed if (installed / "config.yaml").is_file() else package.parent / "conf"
+
+
+def compose(overrides: list[str], hydra_part: bool = False) -> DictConfig:
+    """The job's config as Hydra composes it (``hydra_part``: with Hydra's own keys, as the CLI sees them),
+    or a ConfigError with one line naming the fix."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    register()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra_part)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(one_line(err)) from err
+
+
+def with_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """A copy of ``cfg`` with ``key=value`` overrides (values parsed as YAML, as on the command line)."""
+    import yaml
+
+    # Unresolved: before Hydra starts (the CLI's precheck) ${hydra:...} cannot be resolved yet.
+    container = OmegaConf.to_container(cfg, resolve=False)
+    container.pop("hydra", None)
+    out = OmegaConf.create(container)
+    for item in overrides:
+        key, value = item.split("=", 1)
+        OmegaConf.update(out, key, yaml.safe_load(value), merge=False)
+    return out
+
+
+def _reason(cause: BaseException | None) -> str:
+    if cause is None or not str(cause).strip():
+        return ""
+    return " ".join(line.strip() for line in str(cause).splitlines()
+                    if line.strip() and not line.strip().startswith(("full_key:", "object_type=", "reference_type=")))
+
+
+def one_line(err: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line messages, as one line that keeps the valid choices."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text, options, in_options = [], [], False
+    for line in lines:
+        if line.startswith("Available options in"):
+            in_options = True
+        elif line.startswith("Config search path"):
+            break
+        elif in_options:
+            options.append(line)
+        elif not line.startswith(("full_key:", "object_type=", "reference_type=")):
+            text.append(line)
+    message, reason = " ".join(text).removeprefix("In 'config': "), _reason(err.__cause__)
+    if reason and reason not in message:
+        message = f"{message}: {reason}"
+    if options:
+        message += f"; valid choices: {', '.join(options)}"
+    if message.startswith("Could not override"):
+        key = message.split("'")[1]
+        message = (f"unknown config key {key!r} ({reason or message}): check its spelling; "
+                   f"`python run.py --cfg job` prints every key")
+    return message

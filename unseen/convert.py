@@ -173,6 +173,17 @@ def _is_resblock(m: Mapping, prefix: str) -> bool:
     return f"{prefix}.in_layers.0.weight" in m.state
 
 
+def _adm_levels(state: dict[str, torch.Tensor], m: Mapping, ch: int, levels: int, res_blocks: int
+                ) -> tuple[list[int], list[bool]]:
+    """Each level's channel multiplier and whether it has attention."""
+    mult, attention, i = [], [], 1
+    for level in range(levels):
+        mult.append(state[f"input_blocks.{i}.0.out_layers.3.weight"].shape[0] // ch)
+        attention.append(_is_attention(m, f"input_blocks.{i}.1"))
+        i += res_blocks + (level < levels - 1)
+    return mult, attention
+
+
 def adm_config(state: dict[str, torch.Tensor], image_size: int, head_channels: int) -> tuple[dict, dict]:
     """The UNet2DModel config and a description of the layout, read from the weights."""
     if "label_emb.weight" in state:
@@ -196,17 +207,11 @@ def adm_config(state: dict[str, torch.Tensor], image_size: int, head_channels: i
     if first_up is None:
         raise UserError("no upsampler found in output_blocks: not an ADM UNet with more than one level")
     per_level = first_up + 1  # N + 1
-    levels = n_out // per_level
-    res_blocks = per_level - 1
+    levels, res_blocks = n_out // per_level, per_level - 1
     if levels * per_level != n_out or n_in != levels * per_level:
         raise UserError(f"cannot read an ADM layout from {n_in} input and {n_out} output blocks")
     resblock_updown = _is_resblock(m, upsampler(first_up))
-    mult, attention = [], []
-    i = 1
-    for level in range(levels):
-        mult.append(state[f"input_blocks.{i}.0.out_layers.3.weight"].shape[0] // ch)
-        attention.append(_is_attention(m, f"input_blocks.{i}.1"))
-        i += res_blocks + (level < levels - 1)
+    mult, attention = _adm_levels(state, m, ch, levels, res_blocks)
     scale_shift = state["input_blocks.1.0.emb_layers.1.weight"].shape[0] == 2 * mult[0] * ch
     if not resblock_updown and f"input_blocks.{res_blocks + 1}.0.op.weight" not in state:
         raise UserError("this ADM checkpoint resamples without convolutions (conv_resample=False), which diffusers' "
@@ -345,6 +350,14 @@ def ddpm_mapping(state: dict[str, torch.Tensor], layout: dict) -> Mapping:
 # --- putting it together --------------------------------------------------------------------------------------
 
 
+def _check_image_size(image_size: int, levels: int) -> None:
+    """The resolution halves at each of the levels - 1 downsamplers: it must stay whole down to the lowest."""
+    step = 2 ** (levels - 1)
+    if image_size < step or image_size % step:
+        raise UserError(f"--image-size {image_size} does not fit this checkpoint's {levels} levels: it must be a "
+                        f"positive multiple of {step} (the model's own resolution, e.g. 256)")
+
+
 def _check_expressible(config: dict, base: int) -> None:
     if config["block_out_channels"][0] != base:
         raise UserError(f"the first level has {config['block_out_channels'][0]} channels but the stem {base} "
@@ -365,10 +378,12 @@ def convert_state(kind: str, state: dict[str, torch.Tensor], image_size: int = 2
     try:
         if kind == "adm":
             config, layout = adm_config(state, image_size, num_head_channels)
+            _check_image_size(image_size, layout["levels"])
             _check_expressible(config, state["input_blocks.0.0.weight"].shape[0])
             mapping = adm_mapping(state, layout, num_head_channels)
         else:
             config, layout = ddpm_config(state, image_size)
+            _check_image_size(image_size, layout["levels"])
             _check_expressible(config, state["conv_in.weight"].shape[0])
             mapping = ddpm_mapping(state, layout)
     except KeyError as err:
@@ -397,8 +412,13 @@ def convert(kind: str, src: str | Path, out: str | Path, image_size: int = 256, 
     if kind not in KINDS:
         raise UserError(f"the kind must be one of {', '.join(KINDS)}, got {kind!r}")
     out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: --out names the diffusers FOLDER to write; choose another path")
+    if out.exists() and any(out.iterdir()) and not force:
         raise UserError(f"{out} exists and is not empty: choose another --out, or pass --force to replace it")
+    if image_size < 8 or num_head_channels < 1:
+        raise UserError(f"--image-size must be >= 8 and --num-head-channels >= 1, got {image_size} and "
+                        f"{num_head_channels}")
     state = load_state_dict(src)
     unet, scheduler, layout = convert_state(kind, state, image_size, num_head_channels)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -412,7 +432,7 @@ def convert(kind: str, src: str | Path, out: str | Path, image_size: int = 256, 
             "image_size": image_size, "num_head_channels": num_head_channels if kind == "adm" else None,
             "layout": layout, "parameters": sum(p.numel() for p in unet.parameters())}, indent=2) + "\n")
         if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
+            shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

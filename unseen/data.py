@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -13,6 +15,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from unseen import registry
 from unseen.errors import UserError
 from unseen.images import to_tensor
+
+log = logging.getLogger("unseen")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -60,24 +64,54 @@ class Target:
     scorer: Callable[[torch.Tensor], dict[str, float]] | None = None
 
 
+def check(t) -> None:
+    """The ``target`` group's values."""
+    if t.num_references < 1:
+        raise UserError(f"target.num_references must be >= 1, got {t.num_references}")
+    if t.num_eval < 0:
+        raise UserError(f"target.num_eval must be >= 0, got {t.num_eval}")
+    if not 0 <= t.seed < 2**32:
+        raise UserError(f"target.seed must be in [0, 2**32), got {t.seed}")
+
+
+def check_files(t, num_eval: int, exclude: list[str] = ()) -> None:
+    """Before any work: a folder target's files are there, enough of them, and every chosen image's header
+    opens (size within PIL's decompression-bomb limit, at least MIN_SIDE px a side)."""
+    if t.kind != "folder":
+        if t.eval_path:
+            raise UserError(f"target.eval_path is for folder targets; target.kind={t.kind} has its own held-out "
+                            f"images: drop target.eval_path")
+        return
+    refs, held_out = folder_split(t.path, t.num_references, num_eval, t.seed, t.eval_path, exclude, quiet=True)
+    for f in [*refs, *held_out]:
+        check_header(f)
+
+
+def folder_split(path: str | None, num_references: int, num_eval: int, seed: int, eval_path: str | None = None,
+                 exclude: list[str] = (), quiet: bool = False) -> tuple[list[Path], list[Path]]:
+    """The reference and held-out files of a folder target: a seeded split of ``path``; with ``eval_path``, the
+    held-out images come from that folder instead (e.g. all of FFHQ), the reference files excluded."""
+    files = image_files(path, exclude=exclude, quiet=quiet)
+    if not eval_path:
+        return split_files(files, num_references, num_eval, seed)
+    refs, _ = split_files(files, num_references, 0, seed)
+    chosen = {f.resolve() for f in refs}
+    pool = [f for f in image_files(eval_path, "target.eval_path", exclude, quiet) if f.resolve() not in chosen]
+    _, held_out = split_files(pool, 0, num_eval, seed, what="target.eval_path (less the references)")
+    return refs, held_out
+
+
 def load_target(kind: str, num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
-                path: str | None = None, seed: int = 0, num_eval: int = 0, eval_path: str | None = None) -> Target:
-    """The K references (loaded) and ``num_eval`` held-out images (read when scored). Folders: a seeded split of
-    ``path``; with ``eval_path``, the held-out images come from that folder instead (e.g. all of FFHQ), the
-    reference files excluded."""
+                path: str | None = None, seed: int = 0, num_eval: int = 0, eval_path: str | None = None,
+                exclude: list[str] = ()) -> Target:
+    """The K references (loaded) and ``num_eval`` held-out images (read when scored). Folders: ``folder_split``,
+    never reading ``exclude`` (the run's own output and cache folders) or any earlier run's results."""
     if num_references < 1:
         raise UserError(f"target.num_references must be >= 1, got {num_references}")
     if num_eval < 0:
         raise UserError(f"target.num_eval must be >= 0, got {num_eval}")
     if kind == "folder":
-        files = image_files(path)
-        if eval_path:
-            refs, _ = split_files(files, num_references, 0, seed)
-            exclude = {f.resolve() for f in refs}
-            pool = [f for f in image_files(eval_path, "target.eval_path") if f.resolve() not in exclude]
-            _, held_out = split_files(pool, 0, num_eval, seed, what="target.eval_path (less the references)")
-        else:
-            refs, held_out = split_files(files, num_references, num_eval, seed)
+        refs, held_out = folder_split(path, num_references, num_eval, seed, eval_path, exclude)
         return Target(name, load_images(refs, resolution), [str(f) for f in refs], ImageFiles(held_out, resolution),
                       [str(f) for f in held_out])
     if eval_path:
@@ -87,8 +121,16 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
                                         num_eval=num_eval)
 
 
-def image_files(path: str | None, key: str = "target.path") -> list[Path]:
-    """The image files under ``path`` (recursively), sorted; listed, not opened."""
+def _is_run_folder(folder: Path, names: list[str]) -> bool:
+    """A folder unseen (or Hydra) wrote: a run's results, a staging folder, a sweep job, the cache."""
+    return ".hydra" in names or ".partial" in names or "inversions" in names or \
+        ("metrics.json" in names and "config.yaml" in names) or folder.name == ".partial"
+
+
+def image_files(path: str | None, key: str = "target.path", exclude: list[str] = (), quiet: bool = False
+                ) -> list[Path]:
+    """The image files under ``path`` (recursively), sorted; listed, not opened. The run's own output and cache
+    folders (``exclude``) and any folder unseen wrote (an earlier run's samples) are left out, with a warning."""
     if not path:
         raise UserError(f"{key} is not set: point it to a folder of images ({key}=/data/ffhq)")
     folder = Path(path).expanduser()
@@ -97,7 +139,19 @@ def image_files(path: str | None, key: str = "target.path") -> list[Path]:
                         f"that holds the images")
     if not folder.is_dir():
         raise UserError(f"target folder {folder} does not exist: check {key}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    skip, skipped, files = {Path(p).expanduser().resolve() for p in exclude}, [], []
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        for d in list(dirs):
+            sub = here / d
+            if sub.resolve() in skip or _is_run_folder(sub, os.listdir(sub)):
+                dirs.remove(d)
+                skipped.append(sub)
+        files += [here / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES and (here / n).is_file()]
+    files.sort()
+    if skipped and not quiet:
+        log.warning("%s: left out %d folder(s) that unseen wrote (results or cache, e.g. %s), so no run reads "
+                    "another's output", key, len(skipped), skipped[0])
     if not files:
         raise UserError(f"target folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
                         f"check {key}")
@@ -126,6 +180,20 @@ def load_images(files: list[Path], resolution: int) -> torch.Tensor:
 MIN_SIDE = 8  # pixels: below this an image holds too little to resize into a model's input
 
 
+def check_header(file: Path) -> None:
+    """The image's header opens and its size is usable: checked for every image before any work."""
+    try:
+        with Image.open(file) as img:
+            size = img.size
+    except Image.DecompressionBombError as err:
+        raise UserError(f"image {file} is too large to open safely ({err}): resize it or remove it") from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise UserError(f"cannot read image {file}: {err}. Remove or replace it") from err
+    if min(size) < MIN_SIDE:
+        raise UserError(f"image {file} is {size[0]}x{size[1]} px, too small (at least {MIN_SIDE} px a side): "
+                        f"remove it")
+
+
 def load_image(file: Path, resolution: int) -> torch.Tensor:
     """RGB in [-1, 1], (3, resolution, resolution): EXIF orientation applied; alpha composited on white;
     greyscale, palette and CMYK converted; 16- and 32-bit integer images scaled to 8 bits (PIL would clip them
@@ -136,6 +204,8 @@ def load_image(file: Path, resolution: int) -> torch.Tensor:
             img.load()
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
+    except Image.DecompressionBombError as err:
+        raise UserError(f"image {file} is too large to open safely ({err}): resize it or remove it") from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise UserError(f"cannot read image {file}: {err}. Remove or replace it") from err
     if min(img.size) < MIN_SIDE:

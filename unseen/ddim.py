@@ -49,6 +49,37 @@ def time_grid(t_max: int, steps: int) -> list[int]:
     return grid
 
 
+def check_mixing(m) -> int:
+    """The ``mixing`` group's values (those that need no model); returns the number of inversion steps."""
+    from unseen.errors import UserError
+
+    if m.reconstruct < 0:
+        raise UserError(f"mixing.reconstruct must be >= 0, got {m.reconstruct}")
+    if not 1 <= m.t_M:
+        raise UserError(f"mixing.t_M must be in [1, T-1], got {m.t_M}")
+    if m.steps is not None:
+        if not 1 <= m.steps <= m.t_M:
+            raise UserError(f"mixing.steps = {m.steps} must be in [1, t_M = {m.t_M}]: use at most t_M steps")
+    elif m.stride is None or m.stride < 1 or m.t_M % m.stride:
+        raise UserError(f"mixing.t_M = {m.t_M} must be a positive multiple of mixing.stride = {m.stride} "
+                        f"(or set mixing.steps for a linspace grid)")
+    steps = m.steps or m.t_M // m.stride
+    if m.generate_steps is not None and (not 1 <= m.generate_steps <= steps or steps % m.generate_steps):
+        raise UserError(f"mixing.generate_steps = {m.generate_steps} must divide the {steps} inversion steps, "
+                        f"so the generation grid is a sub-grid of the inversion grid")
+    return steps
+
+
+def grids(m) -> tuple[list[int], str, list[int]]:
+    """The ``mixing`` group's inversion grid, its name (for the cache key) and the generation grid."""
+    if m.steps:
+        grid, spec = time_grid(m.t_M, m.steps), f"linspace:{m.t_M}:{m.steps}"
+    else:
+        grid, spec = stride_grid(m.t_M, m.stride), f"stride:{m.stride}"
+    steps = len(grid) - 1
+    return grid, spec, grid if m.generate_steps is None else grid[:: steps // m.generate_steps]
+
+
 def stride_grid(t_max: int, stride: int) -> list[int]:
     """0, stride, 2*stride, ..., t_max: every multiple of ``stride`` lies on it, so one inversion to the
     largest t_M of a sweep passes through every smaller t_M of the same stride."""
@@ -117,7 +148,7 @@ class NoisePredictor:
                    else (x64 - a.sqrt() * eps) / (1 - a).sqrt())
         if not torch.isfinite(eps).all():
             raise NonFiniteError(f"the model returned NaN/inf at t = {t}: check the checkpoint and the dtype "
-                                 f"(try precision=fp32)")
+                                 f"(try model.precision=fp32)")
         return eps
 
 

@@ -20,3 +20,21 @@ class NonFiniteError(UserError):
 
 class GeometryRejectError(UserError):
     """``reject`` could not fill the requested count within the candidate budget."""
+
+
+def check_float(value, key: str, low: float | None = None, high: float | None = None, why: str = "",
+                low_open: bool = False) -> float:
+    """``value`` as a finite float in [low, high] (``low_open``: (low, high]), or a UserError naming ``key``."""
+    import math
+
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{key} must be a number, got {value!r}") from None
+    bad = not math.isfinite(x) or (low is not None and (x <= low if low_open else x < low)) or \
+        (high is not None and x > high)
+    if bad:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}, "
+        span = f"in {lo}{'inf)' if high is None else f'{high:g}]'}" if low is not None else "finite"
+        raise UserError(f"{key} must be a finite number {span}, got {value}" + (f" ({why})" if why else ""))
+    return x

@@ -69,14 +69,38 @@ def inception_weights(path: str | None) -> Path:
     candidates.append(hub / INCEPTION_FILE)
     for c in candidates:
         if c.is_file():
+            _check_inception_file(c)
             return c
     raise UserError(f"FID with InceptionV3 needs torch-fidelity's weights file {INCEPTION_FILE}, not found at "
                     f"{' or '.join(str(c) for c in candidates)}: download {INCEPTION_URL} there (or set "
                     f"eval.inception_weights=/path/to/{INCEPTION_FILE}), or use eval.feature=domain on the tiny world")
 
 
+def _check_inception_file(path: Path) -> None:
+    """The file holds InceptionV3 weights (torch-fidelity's state dict), not text or another network's."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        ok = isinstance(state, dict) and any("Mixed_7c" in str(k) for k in state)
+    except Exception:  # noqa: BLE001 - text, a torn download, a pickle that is not weights: all the same to a user
+        ok = False
+    if not ok:
+        raise UserError(f"{path} is not torch-fidelity's InceptionV3 weights file ({INCEPTION_FILE}): download "
+                        f"{INCEPTION_URL} again, or point eval.inception_weights at the right file")
+
+
 def feature_names() -> list[str]:
     return ["inception", "unet", *registry.feature_names()]
+
+
+def check(e) -> None:
+    """The ``eval`` group's values, and the files its feature network needs."""
+    if e.feature != "none" and e.feature not in feature_names():
+        raise UserError(f"eval.feature must be one of {', '.join(feature_names())} or none, got {e.feature!r}")
+    if e.feature == "inception":
+        inception_weights(e.inception_weights)
+    for key in ("pr_k", "kid_subset", "kid_subsets", "pixel_samples"):
+        if e[key] < 1:
+            raise UserError(f"eval.{key} must be >= 1, got {e[key]}")
 
 
 class MidBlockFeatures(nn.Module):
@@ -87,6 +111,9 @@ class MidBlockFeatures(nn.Module):
     def __init__(self, unet: nn.Module, pool: str = "mean"):
         super().__init__()
         self.unet = getattr(unet, "_orig_mod", unet)  # a torch.compile'd UNet: hooks need the plain module
+        if getattr(self.unet, "mid_block", None) is None:
+            raise UserError("this model has no middle block, which eval.feature=unet, eval.unet_memorisation and "
+                            "experiment=auto read: set eval.unet_memorisation=false and another eval.feature")
         self.pool = pool  # mean | mean_std (the spread over space too: tells shapes apart better, twice the size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -48,9 +48,8 @@ def finetune(unet, alphas_cumprod: torch.Tensor, refs: torch.Tensor, steps: int,
 def main(argv: list[str] | None = None) -> None:
     from diffusers import DDPMScheduler
 
-    from unseen.cli import wire
-    from unseen.data import load_target
-    from unseen.models import _resolve_source, load_model
+    from unseen.api import prepare
+    from unseen.models import resolve_source
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="builtin:tiny_ddpm")
@@ -63,19 +62,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    wire()
-    model = load_model(args.model)
     folder = Path(args.target)
-    # The same K references a run of target=<domain> (seed 0) or target=folder would invert.
-    target = (load_target("folder", args.references, model.resolution, path=str(folder)) if folder.is_dir() else
-              load_target("tiny", args.references, model.resolution, name=args.target, domain=args.target))
+    # The same K references a run of target=<domain> or target=folder would invert: the run's own stages load them.
+    chosen = [f"target=folder", f"target.path={folder}"] if folder.is_dir() else [f"target={args.target}"]
+    job = prepare(f"model.source={args.model}", *chosen, f"target.num_references={args.references}",
+                  "eval=none")
+    model, target = job.loaded.model, job.target
     start = time.perf_counter()
     losses = finetune(model.unet, model.alphas_cumprod, target.images, args.steps, args.batch_size, args.lr,
                       args.seed)
     seconds = time.perf_counter() - start
     out = Path(args.out)
     model.unet.save_pretrained(out / "unet")
-    where, _ = _resolve_source(args.model)
+    where, _ = resolve_source(args.model)
     DDPMScheduler.from_pretrained(where, subfolder="scheduler").save_pretrained(out / "scheduler")
     stats = {"base": args.model, "target": args.target, "references": len(target.images), "steps": args.steps,
              "batch_size": args.batch_size, "lr": args.lr, "seconds": round(seconds, 1),

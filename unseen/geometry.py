@@ -38,6 +38,24 @@ class GeometryTargets:
         return {c: {"mean": self.mean[c], "std": self.std[c]} for c in self.mean}
 
 
+def check(g) -> None:
+    """The ``geometry`` group's values."""
+    from unseen.errors import UserError, check_float
+
+    if g.mode not in MODES:
+        raise UserError(f"geometry.mode must be one of {', '.join(MODES)}, got {g.mode!r}")
+    check_float(g.bandwidth, "geometry.bandwidth", 0, None, "in units of the references' spread", low_open=True)
+    unknown = [c for c in g.criteria if c not in CRITERIA]
+    if unknown or not g.criteria:
+        raise UserError(f"geometry.criteria must be a non-empty subset of {list(CRITERIA)}, got {list(g.criteria)}")
+    if g.candidate_batch < 1 or g.max_candidates < 1:
+        raise UserError("geometry.candidate_batch and geometry.max_candidates must be >= 1")
+    if g.steps < 0:
+        raise UserError(f"geometry.steps must be >= 0, got {g.steps}")
+    check_float(g.step_size, "geometry.step_size", 0, None, low_open=True)
+    check_float(g.margin, "geometry.margin", 0, 1, low_open=True)
+
+
 def random_subsets(n: int, k: int, m: int, generator: torch.Generator, exclude: torch.Tensor | None = None
                    ) -> torch.Tensor:
     """(n, m) indices into k references, distinct within a row; row i avoids ``exclude[i]`` if given."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
+from omegaconf import OmegaConf
 
 from unseen import registry
 from unseen.errors import UserError
@@ -41,13 +42,58 @@ class LoadedModel:
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UserError(f"device={name} is not a device: use device=auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device={name} was asked for but CUDA is not available: use device=cpu or device=auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                        f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"device={name}: unseen runs on cpu or cuda; use device=auto, cpu or cuda")
     return device
 
 
-def _resolve_source(source: str) -> tuple[str, bool]:
+def check_timesteps(mc, t_M: int) -> None:
+    """mixing.t_M against the schedule's length, where the model's scheduler config can be read without the
+    network (a built-in model or a local folder); otherwise the check waits for the model."""
+    if mc.source is None:
+        return
+    try:
+        where, local = resolve_source(mc.source)
+    except UserError:
+        return  # load_model names it
+    config = Path(where) / (mc.scheduler_subfolder or "") / "scheduler_config.json"
+    if not local or not config.is_file():
+        return
+    T = json.loads(config.read_text()).get("num_train_timesteps", 1000)
+    if t_M > T - 1:
+        raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {t_M}")
+
+
+def check(mc) -> None:
+    """The ``model`` group's values and files (no weights are read)."""
+    if OmegaConf.is_missing(mc, "checkpoint"):
+        raise UserError(f"model={mc.name} loads a checkpoint file: set model.checkpoint=/path/to/it "
+                        f"({mc.published or 'see the model config for where it is published'})")
+    if (mc.source is None) == (mc.checkpoint is None):
+        raise UserError("set exactly one of model.source (a diffusers folder, hub id or builtin:NAME) and "
+                        "model.checkpoint (a raw checkpoint file)")
+    if mc.checkpoint is not None and not Path(mc.checkpoint).expanduser().is_file():
+        raise UserError(f"model.checkpoint {mc.checkpoint} does not exist: check the path"
+                        + (f" ({mc.published})" if mc.published else ""))
+    if mc.precision not in PRECISIONS:
+        raise UserError(f"model.precision must be one of {', '.join(PRECISIONS)}, got {mc.precision!r}")
+    if mc.batch_size < 1:
+        raise UserError(f"model.batch_size must be >= 1, got {mc.batch_size}")
+    if mc.checkpoint is not None and (mc.image_size < 8 or mc.num_head_channels < 1):
+        raise UserError(f"model.image_size must be >= 8 and model.num_head_channels >= 1, got {mc.image_size} and "
+                        f"{mc.num_head_channels}")
+
+
+def resolve_source(source: str) -> tuple[str, bool]:
     """(path or hub id, is_local)."""
     if source.startswith("builtin:"):
         name = source.split(":", 1)[1]
@@ -74,7 +120,7 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     if precision != "fp32" and torch.device(device).type == "cpu":
         warnings.warn(f"model.precision={precision} on the CPU is slower than fp32 (about 2x here) and no smaller "
                       f"in what matters: use model.precision=fp32 on a CPU", stacklevel=2)
-    where, local = _resolve_source(source)
+    where, local = resolve_source(source)
     # A hub model already in the cache loads without touching the network; one that is not fails at once
     # when the hub is unreachable, instead of after huggingface_hub's retries (~30 s).
     cached = not local and _load_cached(where, subfolder, revision) is not None

@@ -60,6 +60,22 @@ class GaussianPrior:
         return out
 
 
+def check(p) -> None:
+    """The ``prior`` group's values."""
+    from unseen.errors import UserError, check_float
+    from unseen.symmetry import SYMMETRIES
+
+    if p.variance not in VARIANCES:
+        raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {p.variance!r}")
+    if p.variance == "pca" and p.components < 1:
+        raise UserError(f"prior.components must be >= 1, got {p.components}")
+    check_float(p.bandwidth, "prior.bandwidth", 0, None, "each component's std in units of the references' spread")
+    check_float(p.max_shift, "prior.max_shift", 0, 0.5)
+    check_float(p.floor, "prior.floor", 0, None)
+    if any(name not in SYMMETRIES for name in p.symmetries):
+        raise UserError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(p.symmetries)}")
+
+
 def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int = 16, floor: float = 1e-4,
               truncate: bool = False, bandwidth: float = 1.0, symmetries: tuple[str, ...] | list[str] = (),
               max_shift: float = 0.15) -> GaussianPrior:

@@ -1,63 +1,96 @@
-"""The one-screen summary printed at the end of a run."""
+"""The one-screen summary printed at the end of a run (read through the metrics schema, unseen.metrics)."""
 
 from __future__ import annotations
 
+from unseen.metrics import get, unet_evaluations
+
 
 def summary(metrics: dict, output_dir: str) -> str:
-    lines = [f"unseen: {metrics['model']} -> {metrics['target']}  (source {metrics['source']}, t_M {metrics['t_M']}, "
-             f"{metrics['inversion_steps']} inversion / {metrics['generation_steps'] - 1} generation steps, "
-             f"seed {metrics['seed']}, {metrics['device']})"]
-    if "reconstruction_psnr" in metrics:
-        rec = metrics["reconstruction_psnr"]
-        lines.append(f"  reconstruction PSNR at t_M   {rec['mean']:.2f} dB mean, {rec['min']:.2f} dB min "
-                     f"over {rec['count']} references")
-    if "auto" in metrics:
-        a = metrics["auto"]
-        ok = sorted((r for r in a["candidates"] if r["score"] != float("inf")), key=lambda r: r["score"])
-        runner = f"; next: {ok[1]['candidate']} at t_M {ok[1]['t_M']} ({ok[1]['score']:.3f})" if len(ok) > 1 else ""
-        lines.append(f"  auto                         chose {a['chosen']['candidate']} at t_M {a['chosen']['t_M']} "
-                     f"(score {ok[0]['score']:.3f}) of {len(a['candidates'])} candidates{runner}; "
-                     f"{a['fitting_references']} fitting / {a['validation_references']} validation references")
-    if "prior" in metrics:
-        p = metrics["prior"]
-        extra = (f", {p['components']} components explain {p['explained_variance']:.0%}" if "explained_variance" in p
-                 else f", {p['components']} components" if "components" in p else "")
-        if p.get("symmetries"):
-            extra += f", symmetries {'+'.join(p['symmetries'])}"
-        lines.append(f"  prior                        {p['kind']}: |mean| {p['mean_norm']:.1f}, "
-                     f"std {p['std_mean']:.3f}{extra}")
-    if "geometry" in metrics:
-        g = metrics["geometry"]
-        lines.append(f"  geometry                     {g['mode']} at bandwidth {g['bandwidth']}: accepted "
-                     f"{g['accepted']} of {g['candidates']} ({g['acceptance_rate']:.1%})")
-    if "domain_rates" in metrics:
-        d = metrics["domain_rates"]
-        top = sorted(d["rates"].items(), key=lambda kv: -kv[1])
-        low, high = d["interval_95"]
-        lines.append(f"  classifier: {d['target']:<16} {d['target_rate']:.1%} of {d['count']} samples "
-                     f"[95% {low:.0%}-{high:.0%}]  (" + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0) + ")")
-    if "fid_kid" in metrics:
-        f = metrics["fid_kid"]
-        lines.append(f"  FID / KID ({f['feature']} features)   {f['fid']:.2f} / {f['kid']:.4f} +- {f['kid_std']:.4f}  "
-                     f"({f['num_fake']} samples vs {f['num_real']} held-out images, KID subsets of "
-                     f"{f['kid_subset_size']})")
-    if "precision_recall" in metrics:
-        pr = metrics["precision_recall"]
-        lines.append(f"  precision / recall           {pr['precision']:.2f} / {pr['recall']:.2f}  (k = {pr['k']}, "
-                     f"{pr['feature']} features)")
-    if "memorisation" in metrics:
-        m, d = metrics["memorisation"], metrics["diversity"]
-        spaces = [("pixel", m)] + [(m[s]["space"], m[s]) for s in ("feature", "unet") if s in m]
-        lines.append("  memorisation (< 0.5 NN)      " + ", ".join(
-            f"{name} {x['fraction_below_0.5']:.0%}" + (f" (held-out {x['held_out_fraction_below_0.5']:.0%})"
-                                                      if "held_out_fraction_below_0.5" in x else "")
-            for name, x in spaces))
-        ratios = [f"{s} {d[s + '_ratio']:.2f}" for s in ("pixel", "feature") if s + "_ratio" in d]
-        lines.append("  diversity / held-out's       " + (", ".join(ratios) if ratios else
-                                                          f"pixel {d['pixel']:.2f} (no held-out images)"))
-    stages = ", ".join(f"{k} {v:.1f}s" for k, v in metrics["seconds"].items())
-    evals = sum(metrics["unet_evaluations"].values())
-    lines.append(f"  time                         {metrics['total_seconds']:.1f}s ({stages}); {evals:,} UNet "
+    m = metrics
+    lines = [f"unseen: {get(m, 'model')} -> {get(m, 'target')}  (source {get(m, 'source')}, t_M {get(m, 't_M')}, "
+             f"{get(m, 'inversion_steps')} inversion / {get(m, 'generation_steps') - 1} generation steps, "
+             f"seed {get(m, 'seed')}, {get(m, 'device')})"]
+    for section in (_reconstruction, _auto, _prior, _geometry, _rates, _fid, _precision, _memorisation):
+        lines += section(m)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in get(m, "stage_seconds").items())
+    lines.append(f"  time                         {get(m, 'seconds'):.1f}s ({stages}); {unet_evaluations(m):,} UNet "
                  f"evaluations")
     lines.append(f"  results                      {output_dir}")
     return "\n".join(lines)
+
+
+def _reconstruction(m: dict) -> list[str]:
+    if get(m, "reconstruction_psnr") is None:
+        return []
+    return [f"  reconstruction PSNR at t_M   {get(m, 'reconstruction_psnr'):.2f} dB mean, "
+            f"{get(m, 'reconstruction_psnr_min'):.2f} dB min over {get(m, 'reconstruction_count')} references"]
+
+
+def _auto(m: dict) -> list[str]:
+    if get(m, "auto_chosen") is None:
+        return []
+    rows = get(m, "auto_candidates")
+    ok = sorted((r for r in rows if r["score"] is not None and r["score"] != float("inf")), key=lambda r: r["score"])
+    runner = f"; next: {ok[1]['candidate']} at t_M {ok[1]['t_M']} ({ok[1]['score']:.3f})" if len(ok) > 1 else ""
+    return [f"  auto                         chose {get(m, 'auto_chosen')} at t_M {get(m, 'auto_t_M')} "
+            f"(score {ok[0]['score']:.3f}) of {len(rows)} candidates{runner}; "
+            f"{get(m, 'auto_fitting')} fitting / {get(m, 'auto_validation')} validation references"]
+
+
+def _prior(m: dict) -> list[str]:
+    if get(m, "prior_kind") is None:
+        return []
+    explained, components = get(m, "prior_explained"), get(m, "prior_components")
+    extra = (f", {components} components explain {explained:.0%}" if explained is not None
+             else f", {components} components" if components is not None else "")
+    if get(m, "prior_symmetries"):
+        extra += f", symmetries {'+'.join(get(m, 'prior_symmetries'))}"
+    return [f"  prior                        {get(m, 'prior_kind')}: |mean| {get(m, 'prior_mean_norm'):.1f}, "
+            f"std {get(m, 'prior_std'):.3f}{extra}"]
+
+
+def _geometry(m: dict) -> list[str]:
+    if get(m, "geometry_mode") is None:
+        return []
+    return [f"  geometry                     {get(m, 'geometry_mode')} at bandwidth {get(m, 'bandwidth')}: accepted "
+            f"{get(m, 'accepted')} of {get(m, 'candidates')} ({get(m, 'acceptance'):.1%})"]
+
+
+def _rates(m: dict) -> list[str]:
+    if get(m, "target_rate") is None:
+        return []
+    top = sorted(get(m, "rates").items(), key=lambda kv: -kv[1])
+    return [f"  classifier: {get(m, 'target_domain'):<16} {get(m, 'target_rate'):.1%} of {get(m, 'rate_count')} "
+            f"samples [95% {get(m, 'rate_low'):.0%}-{get(m, 'rate_high'):.0%}]  ("
+            + ", ".join(f"{k} {v:.0%}" for k, v in top if v > 0) + ")"]
+
+
+def _fid(m: dict) -> list[str]:
+    if get(m, "fid") is None:
+        return []
+    return [f"  FID / KID ({get(m, 'feature')} features)   {get(m, 'fid'):.2f} / {get(m, 'kid'):.4f} +- "
+            f"{get(m, 'kid_std'):.4f}  ({get(m, 'num_fake')} samples vs {get(m, 'num_real')} held-out images, KID "
+            f"subsets of {get(m, 'kid_subset_size')})"]
+
+
+def _precision(m: dict) -> list[str]:
+    if get(m, "precision") is None:
+        return []
+    return [f"  precision / recall           {get(m, 'precision'):.2f} / {get(m, 'recall'):.2f}  "
+            f"(k = {get(m, 'pr_k')}, {get(m, 'feature')} features)"]
+
+
+def _memorisation(m: dict) -> list[str]:
+    if get(m, "memorised_pixel") is None:
+        return []
+    spaces = [("pixel", "memorised_pixel")] + [(get(m, f"memorised_{s}_space") if s == "feature" else s,
+                                                f"memorised_{s}") for s in ("feature", "unet")
+                                               if get(m, f"memorised_{s}") is not None]
+    parts = []
+    for label, name in spaces:
+        held = get(m, name + "_held_out")
+        parts.append(f"{label} {get(m, name):.0%}" + (f" (held-out {held:.0%})" if held is not None else ""))
+    ratios = [f"{s} {get(m, 'diversity_' + s):.2f}" for s in ("pixel", "feature") if get(m, "diversity_" + s) is not None]
+    return ["  memorisation (< 0.5 NN)      " + ", ".join(parts),
+            "  diversity / held-out's       " + (", ".join(ratios) if ratios else
+                                                 f"pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images)")]

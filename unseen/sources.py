@@ -1,13 +1,14 @@
-"""Where the latents at t_M come from. All sources feed the same ``generate`` path.
+"""Where the latents at t_M come from: every source behind one interface (``Source.draw``), so the pipeline
+never special-cases one. All feed the same ``generate`` path.
 
-* ``prior``  -- draws of the fitted Gaussian, selected by geometry (the paper's method);
+* ``prior``  -- draws of the fitted prior, selected by geometry (the paper's method): ``fit`` then ``select``;
 * ``slerp``  -- spherical interpolation between two references, with interpolated norm;
 * ``replay`` -- the references' own latents: reconstruction, an upper bound that memorises;
-* ``id``     -- the model's own prior: pure noise at T - 1 (handled by the pipeline's grid);
+* ``id``     -- the model's own prior: pure noise at T - 1, denoised on a grid from T - 1 (no inversion);
 * ``paper``  -- the paper's code's actual candidates: for a random reference latent and a prior draw,
   ``paper_points`` slerp points between them (t = i / (n + 1)), then the geometric filter;
 * ``sdedit`` -- a baseline: each reference noised FORWARD to t_M stochastically (no inversion), then
-  denoised (handled by the pipeline).
+  denoised.
 
 Randomness: candidate batch b of a stream draws from its own generator seeded by
 (seed, stream, b), so sample i depends on the seed and the candidate batch size only,
@@ -17,15 +18,19 @@ never on how many samples were asked for or on the sampler's batch size.
 from __future__ import annotations
 
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 
-from unseen.errors import GeometryRejectError
-from unseen.geometry import CRITERIA, GeometryTargets, criteria, optimize_into_band, random_subsets, within_band
-from unseen.prior import GaussianPrior, draw
+from unseen import ddim
+from unseen.errors import GeometryRejectError, UserError, check_float
+from unseen.geometry import CRITERIA, GeometryTargets, criteria, geometry_targets, optimize_into_band, \
+    random_subsets, within_band
+from unseen.prior import GaussianPrior, draw, fit_prior
 
-SOURCES = ("prior", "slerp", "replay", "id", "paper", "sdedit")
+DRAW_CHUNK = 256  # latents made at once by the replay / slerp / id / sdedit sources
 
 
 def batch_generator(seed: int, stream: str, index: int) -> torch.Generator:
@@ -62,51 +67,53 @@ def select_prior_draws(prior: GaussianPrior, refs: torch.Tensor, targets: Geomet
     if mode in ("reject", "optimize") and targets is None:
         raise ValueError(f"geometry mode {mode!r} needs targets")
     filtering = mode in ("reject", "optimize")
-    moved = []
     refs = refs.reshape(refs.shape[0], -1).to(torch.float64)
     gram = refs @ refs.T
-    kept, values, kept_values = [], {c: [] for c in CRITERIA}, {c: [] for c in CRITERIA}
-    candidates = accepted = 0
-    b = 0
+    kept, values, kept_values, moved = [], {c: [] for c in CRITERIA}, {c: [] for c in CRITERIA}, []
+    candidates = accepted = b = 0
     while accepted < count:
         if filtering and candidates >= max_candidates:
-            rate = accepted / candidates
-            estimate = (f" (about {int(count / rate):,} candidates would be needed)" if accepted else
-                        " (none passed: the band may be far narrower than the draws' spread)")
-            raise GeometryRejectError(
-                f"geometry {mode!r} accepted {accepted} of {candidates} candidates (rate {rate:.2%}) at bandwidth "
-                f"{bandwidth}, short of the {count} samples asked for: raise geometry.bandwidth or "
-                f"geometry.max_candidates{estimate}")
+            raise _budget_error(mode, accepted, candidates, count, bandwidth)
         n = candidate_batch if filtering else min(candidate_batch, count - accepted)
         g = batch_generator(seed, "prior", b)
         z = draw(prior, n, g) if propose is None else propose(n, g)
         subsets = random_subsets(n, len(refs), subset_size, g)
+        shift = None
         if mode == "optimize":
-            before = z
-            z = optimize_into_band(z, refs, subsets, targets, bandwidth, enabled, gram=gram, **(optimize or {}))
-            nearest = torch.cat([torch.cdist(before[i:i + 512], refs).min(1).values for i in range(0, n, 512)])
-            shift = (z - before).norm(dim=1) / nearest
+            z, shift = _optimized(z, refs, subsets, targets, bandwidth, enabled, gram, optimize)
         vals = criteria(z, refs, subsets, gram) if targets else {}
         ok = within_band(vals, targets, bandwidth, enabled) if filtering else torch.ones(n, dtype=torch.bool)
         take = ok.nonzero().squeeze(1)[: count - accepted]
         # Candidates after the one that completes the count were never needed: counting them would
         # understate the acceptance rate.
         used = n if accepted + len(take) < count else int(take[-1]) + 1
-        if sink is not None:
-            sink(z[take].float())
-        else:
-            kept.append(z[take].float())
+        (sink or kept.append)(z[take].float())
         for c, v in vals.items():
             values[c].append(v[:used])
             kept_values[c].append(v[take])
-        if mode == "optimize":
+        if shift is not None:
             moved.append(shift[take])
-        candidates += used
-        accepted += len(take)
-        b += 1
+        candidates, accepted, b = candidates + used, accepted + len(take), b + 1
     return Selection(torch.cat(kept) if kept else torch.empty(0), candidates, accepted,
                      {c: torch.cat(v) for c, v in values.items() if v},
                      {c: torch.cat(v) for c, v in kept_values.items() if v}, torch.cat(moved) if moved else None)
+
+
+def _optimized(z, refs, subsets, targets, bandwidth, enabled, gram, options):
+    """The draws moved into the band, and how far each moved over its distance to the nearest reference."""
+    moved = optimize_into_band(z, refs, subsets, targets, bandwidth, enabled, gram=gram, **(options or {}))
+    nearest = torch.cat([torch.cdist(z[i:i + 512], refs).min(1).values for i in range(0, len(z), 512)])
+    return moved, (moved - z).norm(dim=1) / nearest
+
+
+def _budget_error(mode: str, accepted: int, candidates: int, count: int, bandwidth: float) -> GeometryRejectError:
+    rate = accepted / candidates
+    estimate = (f" (about {int(count / rate):,} candidates would be needed)" if accepted else
+                " (none passed: the band may be far narrower than the draws' spread)")
+    return GeometryRejectError(
+        f"geometry {mode!r} accepted {accepted} of {candidates} candidates (rate {rate:.2%}) at bandwidth "
+        f"{bandwidth}, short of the {count} samples asked for: raise geometry.bandwidth or "
+        f"geometry.max_candidates{estimate}")
 
 
 def paper_candidates(prior: GaussianPrior, refs: torch.Tensor, points: int = 20):
@@ -171,3 +178,193 @@ def noise_latents(count: int, dim: int, seed: int = 0, chunk: int | None = None)
     if chunk is None:
         return torch.randn(count, dim, generator=g, dtype=torch.float64)
     return (torch.randn(min(chunk, count - i), dim, generator=g, dtype=torch.float64) for i in range(0, count, chunk))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sources behind one interface
+
+
+@dataclass
+class DrawContext:
+    """What a source may need. ``ref_latents`` is None for sources that need no inversion (``inverts`` False)."""
+
+    cfg: Any  # the run's config: sampler, prior, geometry, seed
+    refs: torch.Tensor  # (K, C, H, W) reference images
+    ref_latents: torch.Tensor | None  # (K, C, H, W) at t_M
+    alpha_bar_t_M: float | torch.Tensor = 1.0  # the schedule at t_M (sdedit noises forward to it)
+    stage: Callable[[str], Any] = lambda name: nullcontext()  # times a named part (fit_prior, geometry)
+
+
+@dataclass
+class Drawn:
+    """What a source reports beside the latents it handed to the sink."""
+
+    metrics: dict = field(default_factory=dict)  # sections of metrics.json (prior, geometry)
+    diagnostics: dict = field(default_factory=dict)  # criteria of the references and draws, for W&B histograms
+
+
+class Source:
+    """``draw(ctx, count, sink)`` hands ``count`` flattened float32 latents at t_M to ``sink`` in order (the
+    precision latents.safetensors keeps, so replaying saved latents gives the samples exactly)."""
+
+    inverts = True  # needs the references inverted to t_M
+
+    def draw(self, ctx: DrawContext, count: int, sink: Callable[[torch.Tensor], None]) -> Drawn:
+        raise NotImplementedError
+
+    def grid(self, generation_grid: list[int], num_train_timesteps: int) -> list[int]:
+        """The grid its latents are denoised on."""
+        return generation_grid
+
+
+class Replay(Source):
+    def draw(self, ctx, count, sink):
+        for i in range(0, count, DRAW_CHUNK):
+            sink(replay_latents(ctx.ref_latents, min(DRAW_CHUNK, count - i), start=i).float())
+        return Drawn()
+
+
+class Slerp(Source):
+    def draw(self, ctx, count, sink):
+        for part in slerp_latents(ctx.ref_latents, count, ctx.cfg.seed, chunk=DRAW_CHUNK):
+            sink(part.float())
+        return Drawn()
+
+
+class OwnPrior(Source):
+    """Pure noise at T - 1, denoised with as many steps as the generation grid has."""
+
+    inverts = False
+
+    def draw(self, ctx, count, sink):
+        for part in noise_latents(count, ctx.refs[0].numel(), ctx.cfg.seed, chunk=DRAW_CHUNK):
+            sink(part.float())
+        return Drawn()
+
+    def grid(self, generation_grid, num_train_timesteps):
+        return ddim.time_grid(num_train_timesteps - 1, len(generation_grid) - 1)
+
+
+class SDEdit(Source):
+    """x_tM = sqrt(ab) x0 + sqrt(1 - ab) e for the references in turn (Meng et al.'s SDEdit)."""
+
+    inverts = False
+
+    def draw(self, ctx, count, sink):
+        ab = torch.as_tensor(ctx.alpha_bar_t_M, dtype=torch.float64).cpu()
+        g = batch_generator(ctx.cfg.seed, "sdedit", 0)
+        for i in range(0, count, DRAW_CHUNK):
+            x0 = replay_latents(ctx.refs, min(DRAW_CHUNK, count - i), start=i)
+            sink((ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, generator=g, dtype=torch.float64)).float())
+        return Drawn()
+
+
+@dataclass
+class Fitted:
+    """The prior fitted to the references' latents and the geometry estimated from them (``fit``)."""
+
+    prior: GaussianPrior
+    targets: GeometryTargets | None
+    subset_size: int
+
+
+def fit(cfg, ref_latents: torch.Tensor, stage=lambda name: nullcontext()) -> Fitted:
+    """``fit_prior`` on the latents, and the geometry targets (leave-one-out) where the mode or diagnostics use
+    them."""
+    p, g = cfg.prior, cfg.geometry
+    with stage("fit_prior"):
+        try:
+            prior = fit_prior(ref_latents, p.variance, p.components, p.floor, p.truncate, p.bandwidth,
+                              list(p.symmetries), p.max_shift)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+    with stage("geometry"):
+        k, filtering = len(ref_latents), g.mode in ("reject", "optimize")
+        # With mode none the targets are diagnostics only, so a small K scores against fewer references.
+        m = g.subset_size if filtering else min(g.subset_size, k - 1)
+        targets = None
+        if filtering or m >= 2:
+            try:
+                targets = geometry_targets(ref_latents, m, batch_generator(cfg.seed, "geometry", 0))
+            except ValueError as err:
+                raise UserError(str(err)) from err
+    return Fitted(prior, targets, m)
+
+
+def select(cfg, fitted: Fitted, ref_latents: torch.Tensor, count: int, sink, propose=None) -> Selection:
+    """Draws of the fitted prior (or ``propose``'s candidates), kept by the geometry band of ``geometry.mode``."""
+    s, g = cfg.sampler, cfg.geometry
+    return select_prior_draws(fitted.prior, ref_latents, fitted.targets, count, mode=g.mode, bandwidth=g.bandwidth,
+                              enabled=tuple(g.criteria), subset_size=fitted.subset_size,
+                              candidate_batch=g.candidate_batch, max_candidates=g.max_candidates, seed=cfg.seed,
+                              sink=sink, optimize=dict(steps=g.steps, step_size=g.step_size, margin=g.margin),
+                              propose=propose)
+
+
+class Prior(Source):
+    """The paper's method: ``fit`` the prior, then ``select`` its draws by geometry. ``paper``: the candidates are
+    the paper's code's slerp points between a reference latent and a prior draw."""
+
+    def __init__(self, paper: bool = False):
+        self.paper = paper
+
+    def draw(self, ctx, count, sink):
+        fitted = fit(ctx.cfg, ctx.ref_latents, ctx.stage)
+        with ctx.stage("geometry"):
+            propose = paper_candidates(fitted.prior, ctx.ref_latents, ctx.cfg.sampler.paper_points) if self.paper \
+                else None
+            selection = select(ctx.cfg, fitted, ctx.ref_latents, count, sink, propose)
+        targets = fitted.targets
+        return Drawn({"prior": fitted.prior.stats(), "geometry": geometry_section(ctx.cfg.geometry, targets, selection)},
+                     {"reference": targets.reference_values if targets else {}, "draws": selection.values,
+                      "accepted": selection.accepted_values})
+
+
+def geometry_section(g, targets: GeometryTargets | None, selection: Selection) -> dict:
+    """The ``geometry`` section of metrics.json."""
+    out = {"mode": g.mode, "bandwidth": g.bandwidth, "criteria": list(g.criteria),
+           "candidates": selection.candidates, "accepted": selection.accepted,
+           "acceptance_rate": selection.acceptance_rate,
+           "targets": targets.as_dict() if targets else None,
+           "draws": {c: {"mean": float(v.mean()), "std": float(v.std())} for c, v in selection.values.items()}}
+    if selection.moved is not None:  # how far optimize moved the kept draws, in units of their nearest reference
+        out["moved_over_nearest"] = {"median": float(selection.moved.median()), "mean": float(selection.moved.mean()),
+                                     "max": float(selection.moved.max())}
+    return out
+
+
+SOURCES: dict[str, Source] = {"prior": Prior(), "slerp": Slerp(), "replay": Replay(), "id": OwnPrior(),
+                              "paper": Prior(paper=True), "sdedit": SDEdit()}
+
+
+def source(name: str) -> Source:
+    if name not in SOURCES:
+        raise UserError(f"sampler.source must be one of {', '.join(SOURCES)}, got {name!r}")
+    return SOURCES[name]
+
+
+def check(cfg) -> None:
+    """The sampler's settings, and what its source needs of the references."""
+    s, p, g, k = cfg.sampler, cfg.prior, cfg.geometry, cfg.target.num_references
+    source(s.source)
+    if s.count < 1:
+        raise UserError(f"sampler.count must be >= 1, got {s.count}")
+    check_float(s.eta, "sampler.eta", 0, 1, "0 is the method's deterministic DDIM, 1 DDPM-like sampling")
+    if s.paper_points < 1:
+        raise UserError(f"sampler.paper_points must be >= 1, got {s.paper_points}")
+    if s.batch_size < 1:
+        raise UserError(f"sampler.batch_size must be >= 1, got {s.batch_size}")
+    if s.source == "slerp" and k < 2:
+        raise UserError(f"sampler=slerp interpolates between two references, but target.num_references = {k}: "
+                        f"use at least 2 references")
+    if s.source in ("prior", "paper"):
+        need = p.components + 1 if p.variance == "pca" else 2
+        if k < need:
+            fix = f"add references or lower prior.components (now {p.components})" if p.variance == "pca" else \
+                "add references"
+            raise UserError(f"the {p.variance!r} prior needs at least {need} references, got target.num_references "
+                            f"= {k}: {fix}")
+        if g.mode in ("reject", "optimize") and k <= g.subset_size:
+            raise UserError(f"geometry={g.mode} scores each reference against subset_size = {g.subset_size} others, "
+                            f"so it needs more than {g.subset_size} references, got {k}: add references or lower "
+                            f"geometry.subset_size")

@@ -1,7 +1,7 @@
 """A Hydra callback that summarises a multirun: ``summary.csv`` and ``summary.png`` in the sweep folder.
 
 The CSV has one row per job: its overrides and its metrics, flattened (``fid_kid.fid``,
-``domain_rates.target_rate``, ...). The plot shows FID and the target hit rate against t_M,
+``domain_rates.target_rate``, ...: unseen.metrics names each column). The plot shows FID and the target hit rate against t_M,
 one line per bandwidth (or per other swept key, when the bandwidth is not swept).
 """
 
@@ -17,19 +17,9 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from unseen.metrics import column, flatten
+
 log = logging.getLogger(__name__)
-
-
-def flatten(d: dict, prefix: str = "", sep: str = ".") -> dict[str, Any]:
-    """Nested metrics as {"a.b.c": value}; lists are left out."""
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + sep, sep))
-        elif not isinstance(v, list):
-            out[key] = v
-    return out
 
 
 _last_failures = 0  # failed jobs of the last summarised sweep in this process, for the CLI's exit code
@@ -93,7 +83,8 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r["status"] == "ok"]
-    panels = [k for k in ("fid_kid.fid", "domain_rates.target_rate") if any(k in r for r in rows)]
+    labels = {column("fid"): "FID (held-out)", column("target_rate"): "target hit rate"}
+    panels = [k for k in labels if any(k in r for r in rows)]
     if not panels:
         return None
     swept = [k for k in rows[0] if k.startswith("override.") and k != "override.mixing.t_M"]
@@ -103,13 +94,14 @@ def plot(rows: list[dict], path: Path) -> Path | None:
         groups: dict[str, list[tuple[float, float]]] = {}
         for r in rows:
             if metric in r:
-                groups.setdefault(str(r.get(line_key, "all")), []).append((float(r["t_M"]), float(r[metric])))
+                groups.setdefault(str(r.get(line_key, "all")), []).append((float(r[column("t_M")]),
+                                                                           float(r[metric])))
         for label, points in sorted(groups.items()):
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-",
                     label=f"{line_key.removeprefix('override.')}={label}" if line_key else label)
         ax.set_xlabel("mixing step t_M")
-        ax.set_ylabel({"fid_kid.fid": "FID (held-out)", "domain_rates.target_rate": "target hit rate"}[metric])
+        ax.set_ylabel(labels[metric])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -29,7 +29,7 @@ def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, di
                          tags=list(lc.tags), dir=str(out), name=f"{cfg.target.name}-tM{cfg.mixing.t_M}-{out.name}",
                          config=OmegaConf.to_container(cfg, resolve=True), reinit="create_new",
                          settings=wandb.Settings(console="off"))
-        from unseen.sweep import flatten
+        from unseen.metrics import flatten
 
         payload = {k: v for k, v in flatten(metrics, sep="/").items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}

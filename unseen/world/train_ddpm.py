@@ -112,19 +112,7 @@ def train(args: argparse.Namespace) -> None:
     unet.train()
     tick = time.time()
     while step < args.steps:
-        x0 = batch(args.domain, step, args.batch, args.seed)
-        noise = torch.randn_like(x0)
-        t = sample_timesteps(x0.shape[0], scheduler.config.num_train_timesteps, args.high_t_fraction)
-        xt = scheduler.add_noise(x0, noise, t)
-        loss = torch.nn.functional.mse_loss(unet(xt, t).sample, noise)
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        opt.step()
-        ema.step(unet.parameters())
-        losses.append(loss.item())
+        losses.append(_step(unet, scheduler, opt, ema, args, step))
         step += 1
         if step % args.log_every == 0:
             rate = args.log_every / (time.time() - tick)
@@ -135,6 +123,22 @@ def train(args: argparse.Namespace) -> None:
         if step % args.ckpt_every == 0 or step == args.steps:
             checkpoint()
     log.info("done: %d steps, final loss %.4f", step, _recent(losses))
+
+
+def _step(unet, scheduler, opt, ema, args: argparse.Namespace, step: int) -> float:
+    """One optimizer step on a fresh batch of the domain; returns its loss."""
+    x0 = batch(args.domain, step, args.batch, args.seed)
+    noise = torch.randn_like(x0)
+    t = sample_timesteps(x0.shape[0], scheduler.config.num_train_timesteps, args.high_t_fraction)
+    loss = torch.nn.functional.mse_loss(unet(scheduler.add_noise(x0, noise, t), t).sample, noise)
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+    opt.step()
+    ema.step(unet.parameters())
+    return loss.item()
 
 
 def _recent(losses: list[float], n: int = 500) -> float:

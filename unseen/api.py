@@ -1,0 +1,96 @@
+"""The Python API, the one composition root besides the command line: it wires the built-in parts (the tiny
+world's target kind, model and feature network) into the registry and runs jobs from overrides exactly as
+``python run.py`` takes them::
+
+    import unseen
+    r = unseen.run("target=squares", "sampler.count=8")
+    r.dir          # the result folder
+    r.metrics      # the dict written to metrics.json
+
+Studies, benchmarks, ``unseen.finetune`` and the tests build their runs here; ``prepare`` gives the loaded
+model, the target and the run's grids (the pipeline's own stages) to code that drives the method by hand.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from unseen import config
+from unseen.distributed import SINGLE, Dist
+
+RUN_DIR_KEYS = ("output_dir=", "hydra.run.dir=")
+
+
+def wire() -> None:
+    """Plug the concrete parts into the registry (idempotent): the tiny world, and the config schema."""
+    from unseen.world import plugin
+
+    plugin.register()
+    config.register()
+
+
+def default_run_dir() -> Path:
+    """outputs/<date>/<time with microseconds>: two runs started in the same second get two folders."""
+    now = datetime.datetime.now()
+    return Path("outputs") / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
+
+
+def compose(*overrides: str, output_dir: str | os.PathLike | None = None) -> DictConfig:
+    """The job's config from command-line overrides, its ``output_dir`` set (``output_dir=`` or
+    ``hydra.run.dir=`` among the overrides, the argument, or a fresh default folder)."""
+    wire()
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith(RUN_DIR_KEYS)]
+    rest = [o for o in overrides if not o.startswith(RUN_DIR_KEYS)]
+    cfg = config.compose(rest)
+    cfg.output_dir = str(output_dir or (given[-1] if given else default_run_dir()))
+    return cfg
+
+
+@dataclass
+class Result:
+    dir: Path  # the result folder
+    metrics: dict  # what metrics.json holds
+    config: DictConfig  # the config the run ran on (before experiment=auto's choice: metrics["auto"] has it)
+
+
+def run(*overrides: str, output_dir: str | os.PathLike | None = None) -> Result:
+    """Run one job, as ``python run.py OVERRIDES`` does. Bad input raises ``unseen.errors.UserError`` (a
+    ValueError) with one line naming the fix, before any work."""
+    return run_config(compose(*overrides, output_dir=output_dir))
+
+
+def run_config(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> Result:
+    """Run a composed config (the CLI's entry, with Hydra's config; ``dist`` under torchrun)."""
+    from unseen.pipeline import run as run_pipeline
+
+    wire()
+    metrics = run_pipeline(cfg, group=group, dist=dist)
+    return Result(Path(cfg.output_dir), metrics, cfg)
+
+
+@dataclass
+class Prepared:
+    """What the pipeline's first stages make, for code that drives the method step by step."""
+
+    cfg: DictConfig
+    loaded: "object"  # unseen.stages.Loaded: .model, .predictor, .device
+    target: "object"  # unseen.data.Target: .images (the references), .eval_images, .scorer
+    grids: "object"  # unseen.stages.Grids: .inversion, .generation (from the mixing group)
+
+
+def prepare(*overrides: str, target: bool = True) -> Prepared:
+    """The model, the target (``target``) and the grids of the job ``overrides`` describe, loaded by the
+    pipeline's own stages, with every value checked first."""
+    from unseen import stages
+    from unseen.checks import validate
+
+    cfg = compose(*overrides, output_dir=os.devnull)
+    validate(cfg)
+    loaded = stages.load(cfg)
+    return Prepared(cfg, loaded, stages.load_target(cfg, loaded.model.resolution) if target else None,
+                    stages.grids(cfg))

@@ -1,0 +1,66 @@
+"""``preflight``: every check that needs no model, run before any work and before any folder is made. Each
+group's checks live beside their owner (ddim: mixing, prior, geometry, sources: sampler, data: target,
+models: model and device, evaluate: eval, auto); this module only collects them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from unseen import auto, data, ddim, evaluate, geometry, models, prior, sources
+from unseen.config import unknown_keys
+from unseen.errors import UserError
+
+
+def validate(cfg: DictConfig) -> None:
+    """The config's values: every group's own checks, and (experiment=auto) every candidate as a run of its own,
+    with the references auto fits on."""
+    unknown = unknown_keys(cfg)
+    if unknown:
+        raise UserError(f"unknown config key(s) {', '.join(unknown)}: check the spelling; `python run.py --cfg job` "
+                        f"prints every key")
+    if cfg.logger.name not in ("none", "wandb") or cfg.logger.mode not in ("offline", "online", "disabled"):
+        raise UserError(f"logger.name must be none or wandb and logger.mode offline, online or disabled, got "
+                        f"{cfg.logger.name!r} and {cfg.logger.mode!r}")
+    models.check(cfg.model)
+    ddim.check_mixing(cfg.mixing)
+    prior.check(cfg.prior)
+    geometry.check(cfg.geometry)
+    data.check(cfg.target)
+    sources.check(cfg)
+    if not 0 <= cfg.seed < 2**63:
+        raise UserError(f"seed must be in [0, 2**63), got {cfg.seed}")
+    if cfg.cache_keep is not None and cfg.cache_keep < 1:
+        raise UserError(f"cache_keep must be >= 1 (keep the multiples of it) or null (automatic), got {cfg.cache_keep}")
+    if cfg.cache_max_gb is not None and not cfg.cache_max_gb > 0:
+        raise UserError(f"cache_max_gb must be > 0 or null, got {cfg.cache_max_gb}")
+    if cfg.auto.enabled:
+        auto.check(cfg)
+        k = cfg.target.num_references
+        for name, t, candidate in auto.candidate_configs(cfg):
+            try:
+                validate(candidate)
+            except UserError as err:
+                fitting = candidate.target.num_references
+                raise UserError(f"auto.candidates.{name}: {err} (as auto runs it: at t_M {t}, fitting on {fitting} "
+                                f"of your {k} references, the rest validate)") from err
+
+
+def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None) -> None:
+    """``validate``, and (``files``) what the run reads or writes outside the model: the device, the feature
+    network's weights, the cache folder, the target folder's images (``output_dir``: where the results will go,
+    when ``cfg.output_dir`` is not resolved yet)."""
+    validate(cfg)
+    if not files:
+        return
+    models.resolve_device(cfg.device)
+    evaluate.check(cfg.eval)
+    models.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
+    if cfg.cache_dir:
+        from unseen.output import writable_dir
+
+        writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir (set by $UNSEEN_CACHE)")
+    out = output_dir or OmegaConf.select(cfg, "output_dir", throw_on_resolution_failure=False)
+    num_eval = cfg.target.num_eval if cfg.eval.feature != "none" else 0
+    data.check_files(cfg.target, num_eval, [p for p in (out, cfg.cache_dir) if p])

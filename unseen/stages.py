@@ -1,0 +1,228 @@
+"""The stages of a run (docs/design.md section 2), each a small function with typed inputs and outputs:
+
+    load -> load_target -> invert -> draw (a source: fit + select for the prior) -> denoise -> evaluate
+
+``unseen.pipeline`` composes them; ``unseen.output`` writes what they made.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from unseen import ddim
+from unseen import evaluate as ev
+from unseen.cache import invert_run
+from unseen.data import Target, load_target as _load_target
+from unseen.distributed import SINGLE, Dist, local_device
+from unseen.errors import UserError
+from unseen.images import psnr, to_uint8
+from unseen.latents import LatentFile
+from unseen.models import LoadedModel, checkpoint_folder, load_model, resolve_device
+from unseen.sources import batch_generator
+
+log = logging.getLogger("unseen")
+
+
+@dataclass
+class Stages:
+    """Wall time and UNet evaluations (images through the UNet) per stage."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    unet_evaluations: dict[str, int] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, predictor: ddim.NoisePredictor | None = None):
+        start, evals = time.perf_counter(), predictor.evaluations if predictor else 0
+        yield
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+        if predictor is not None:
+            self.unet_evaluations[name] = self.unet_evaluations.get(name, 0) + predictor.evaluations - evals
+
+
+@dataclass
+class Loaded:
+    """The frozen model, ready to predict noise."""
+
+    model: LoadedModel
+    predictor: ddim.NoisePredictor
+    device: torch.device
+    source: str  # the folder or hub id it came from (a converted checkpoint's cache folder)
+
+
+def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
+    """The model of ``cfg.model`` (a raw checkpoint is converted once: by rank 0, first), checked against t_M."""
+    mc = cfg.model
+    device = resolve_device(local_device(cfg.device))
+    source = mc.source
+    if mc.checkpoint is not None:
+        for turn in ("main", "others"):
+            if (turn == "main") == dist.main:
+                source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
+                                               cfg.cache_dir))
+            dist.barrier()
+    model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
+    if mc.channels_last:
+        model.unet.to(memory_format=torch.channels_last)
+    if mc.compile:
+        model.unet = torch.compile(model.unet)  # attributes (config, dtype, mid_block) pass through to the model
+    T = len(model.alphas_cumprod)
+    if cfg.mixing.t_M > T - 1:
+        raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
+    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype,
+                                    prediction_type=model.prediction_type)
+    return Loaded(model, predictor, device, source)
+
+
+def load_target(cfg: DictConfig, resolution: int) -> Target:
+    """The K references and the held-out images (none when nothing scores the samples)."""
+    t = cfg.target
+    num_eval = t.num_eval if cfg.eval.feature != "none" else 0
+    return _load_target(t.kind, t.num_references, resolution, name=t.name, domain=t.domain, path=t.path,
+                        seed=t.seed, num_eval=num_eval, eval_path=t.eval_path,
+                        exclude=[p for p in (cfg.output_dir, cfg.cache_dir) if p])
+
+
+@dataclass
+class Scorers:
+    """The feature networks the scores need: ``net`` for FID/KID (None for eval.feature=none), ``unet`` the
+    model's middle block for memorisation (None when off)."""
+
+    net: ev.FeatureNetwork | None
+    unet: ev.FeatureNetwork | None
+
+
+def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
+    """Made before the work, so a wrong choice fails in seconds."""
+    e, model = cfg.eval, loaded.model
+    net = None
+    if e.feature != "none":
+        if len(target.eval_images) < 2:
+            raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
+        net = ev.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity)
+        if net.resolution is not None and net.resolution != model.resolution:
+            raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
+                            f"{model.resolution} px images: use eval=inception or eval=unet (or eval=none)")
+    unet = None
+    if e.unet_memorisation:
+        unet = net if e.feature == "unet" else ev.feature_network("unet", loaded.device, unet=model.unet,
+                                                                  model_identity=model.identity)
+    return Scorers(net, unet)
+
+
+@dataclass
+class Grids:
+    inversion: list[int]
+    spec: str  # the inversion grid's name, for the cache key
+    generation: list[int]
+
+    @property
+    def steps(self) -> int:
+        return len(self.inversion) - 1
+
+
+def grids(cfg: DictConfig) -> Grids:
+    return Grids(*ddim.grids(cfg.mixing))
+
+
+def invert(cfg: DictConfig, loaded: Loaded, refs: torch.Tensor, g: Grids, dist: Dist = SINGLE
+           ) -> tuple[torch.Tensor, dict]:
+    """The references' latents at t_M (from the cache where it has them) and the cache's report."""
+    log.info("inverting %d references to t_M = %d in %d steps", len(refs), cfg.mixing.t_M, g.steps)
+    return invert_run(cfg, loaded.predictor, loaded.model.identity, refs, g.inversion, g.spec, dist)
+
+
+def reconstruct(cfg: DictConfig, loaded: Loaded, refs: torch.Tensor, ref_latents: torch.Tensor, g: Grids
+                ) -> tuple[torch.Tensor, dict]:
+    """The first ``mixing.reconstruct`` references denoised back from their latents, and the PSNR section."""
+    n = min(cfg.mixing.reconstruct, len(refs))
+    recon = ddim.generate(loaded.predictor, ref_latents[:n], g.inversion, progress=cfg.progress)
+    rec_psnr = psnr(recon, refs[:n])
+    return recon, {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()), "count": n}
+
+
+class RangeSink:
+    """Keeps the draws with global indices in [lo, hi) of a stream handed over in order."""
+
+    def __init__(self, latents: LatentFile, lo: int, hi: int):
+        self.latents, self.lo, self.hi, self.next = latents, lo, hi, 0
+
+    def __call__(self, z: torch.Tensor) -> None:
+        a, b = self.next, self.next + len(z)
+        self.next = b
+        lo, hi = max(a, self.lo), min(b, self.hi)
+        if lo < hi:
+            self.latents.append(z[lo - a:hi - a])
+
+
+def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
+            folder: Path, dist: Dist, scores: ev.SampleScores) -> ev.SampleScores:
+    """Denoise the drawn latents in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written
+    (named by their index in the whole run) and its scores taken, and the chunk is dropped. Under torchrun each
+    rank takes a contiguous run of whole chunks (docs/design.md section 4) and rank 0 merges every rank's
+    scores, in sample order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s, index = cfg.sampler, mine.start
+    # PNG encoding (zlib, outside the GIL) runs beside the next chunk's UNet calls instead of between them.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as writer:
+        pending = []
+        for start in range(mine.start, mine.stop, s.batch_size):
+            chunk = drawn.read(start, min(start + s.batch_size, mine.stop))
+            # eta > 0: the chunk's noise comes from its own stream, so ranks agree with one process
+            images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, s.clip_x0, s.eta,
+                                   batch_generator(cfg.seed, "eta", start) if s.eta > 0 else None)
+            for img in to_uint8(images):
+                pending.append(writer.submit(Image.fromarray(img).save, folder / f"{index:05d}.png"))
+                index += 1
+            scores.add(images)
+        for done in pending:
+            done.result()  # a failed write (a full disk) fails the run
+    if not dist.active:
+        return scores
+    states = dist.gather(scores.state())
+    return scores.merge(states) if dist.main else scores
+
+
+def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Scorers) -> dict:
+    """Every score of the samples, each with the counts it used (``scores``: taken as they were made)."""
+    first, refs, e = scores.first, target.images, cfg.eval
+    held = ev.first_images(target.eval_images, len(first))
+    out = {"memorisation": ev.memorisation_from(torch.cat(scores.nearest), refs),
+           "diversity": {"pixel": ev.mean_pairwise_distance(first), "pixel_count": len(first), "count": scores.count}}
+    mem, div = out["memorisation"], out["diversity"]
+    if len(held) >= 2:  # the same numbers for real images of the domain: where a sample's should lie
+        div["held_out_pixel"] = ev.mean_pairwise_distance(held)
+        div["pixel_ratio"] = div["pixel"] / div["held_out_pixel"]
+        mem["held_out_fraction_below_0.5"] = ev.memorisation(held, refs)["fraction_below_0.5"]
+    if sc.net is not None:
+        real = ev.cached_features(sc.net, target.eval_images, target.eval_ids,
+                                  Path(cfg.cache_dir) if cfg.cache_dir else None)
+        fake = scores.fake_features()
+        out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
+        out["precision_recall"] = {"feature": e.feature, **ev.precision_recall(real, fake, e.pr_k)}
+        div["feature"] = ev.mean_pairwise_distance(fake)
+        div["held_out_feature"] = ev.mean_pairwise_distance(real[: max(len(fake), e.pixel_samples)])
+        div["feature_ratio"] = div["feature"] / div["held_out_feature"]
+        mem["feature"] = {"space": e.feature, **ev.feature_memorisation(fake, sc.net(refs), real[: len(held)])}
+    if sc.unet is not None:
+        mem["unet"] = {"space": "unet", **ev.feature_memorisation(torch.cat(scores.unet_features), sc.unet(refs),
+                                                                 sc.unet(held) if len(held) else None)}
+    if target.scorer is not None:
+        out["domain_rates"] = domain_rates(scores, target.domain)
+    return out
+
+
+def domain_rates(scores: ev.SampleScores, domain: str) -> dict:
+    """The judge's rates by domain, and the target's with its count and Wilson 95% interval."""
+    rates, hits = scores.domain_rates(), scores.domain_count(domain)
+    low, high = ev.wilson_interval(hits, scores.count)
+    return {"target": domain, "target_rate": rates.get(domain, 0.0), "target_count": hits,
+            "interval_95": [low, high], "rates": rates, "count": scores.count}
