@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from tests.helpers import FakeUNet, make_cfg
 from unseen.wandb_offline import history_keys, records
-from unseen.pipeline import run
+from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
 STRIDE = ["mixing.steps=null", "mixing.stride=10", "sampler.count=4", "mixing.reconstruct=0", "eval=none"]
@@ -240,7 +240,10 @@ def test_a_requeued_slurm_job_breaks_its_own_old_lock_and_resumes(tmp_path, monk
 
 
 def test_the_automatic_keep_rule_follows_the_resolution():
-    from unseen.pipeline import cache_keep
+    from unseen.cache import keep_policy
+
+    def cache_keep(cfg, resolution):
+        return keep_policy(cfg.cache_keep, resolution)
 
     cfg = make_cfg([], "/tmp/x")
     assert cache_keep(cfg, 32) is None and cache_keep(cfg, 256) == 100

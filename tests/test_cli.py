@@ -147,7 +147,7 @@ def test_an_interrupted_run_says_one_line_and_leaves_no_staging(sig, code, word,
 
 def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
     from tests.helpers import make_cfg
-    from unseen.pipeline import run
+    from tests.helpers import run
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -162,7 +162,7 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
 
 
 def test_fp16_on_the_cpu_warns():
-    from unseen.cli import wire
+    from unseen.api import wire
     from unseen.models import load_model
 
     wire()

@@ -43,7 +43,7 @@ WIDE = {"paper_v1": ["geometry.bandwidth=1000"], "paper_v2": ["geometry.bandwidt
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_experiment_preset_runs_with_tiny_counts(preset, tmp_path):
-    from unseen.pipeline import run
+    from tests.helpers import run
 
     cfg = make_cfg([f"experiment={preset}", *TINY, *WIDE.get(preset, [])], output_dir=str(tmp_path / "run"),
                    small=False)

@@ -15,16 +15,14 @@ from tests import reference_nets as ref
 from unseen.convert import convert, convert_state
 from unseen.errors import UserError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
 ROOT = Path(__file__).resolve().parents[1]
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside the checkout")
 
 
 def fixture(kind):
     return load_file(FIXTURES / kind / "model.safetensors"), load_file(FIXTURES / kind / "io.safetensors")
 
 
-@needs_fixtures
 @pytest.mark.parametrize("kind,args", [("adm", ["--image-size", "32", "--num-head-channels", "16"]),
                                        ("ddpm", ["--image-size", "32"])])
 def test_the_command_line_reproduces_the_original_output(kind, args, tmp_path):
@@ -48,7 +46,6 @@ def test_the_command_line_reproduces_the_original_output(kind, args, tmp_path):
     assert meta["kind"] == kind and len(meta["source_sha256"]) == 64
 
 
-@needs_fixtures
 @pytest.mark.parametrize("kind", ["adm", "ddpm"])
 def test_the_reference_nets_agree_with_the_original_code(kind):
     state, io = fixture(kind)
@@ -144,3 +141,24 @@ def test_a_missing_or_unreadable_checkpoint(tmp_path):
     with pytest.raises(UserError, match="neither an ADM nor an original DDPM"):
         convert("adm", tmp_path / "other.safetensors", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind,size,heads", [("adm", 0, 16), ("adm", -64, 16), ("adm", 33, 16), ("ddpm", 33, 64),
+                                             ("adm", 32, 0)])
+def test_a_bad_size_or_head_count_is_refused_before_writing(kind, size, heads, tmp_path):
+    src = FIXTURES / kind / "model.safetensors"
+    with pytest.raises(UserError, match="--image-size|--num-head-channels"):
+        convert(kind, src, tmp_path / "out", image_size=size, num_head_channels=heads)
+    assert not (tmp_path / "out").exists()
+    proc = subprocess.run([sys.executable, "-m", "unseen.convert", kind, str(src), "--out", str(tmp_path / "o2"),
+                           "--image-size", str(size), "--num-head-channels", str(heads)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_out_that_is_a_file_is_refused_and_kept(force, tmp_path):
+    (tmp_path / "out").write_text("")
+    with pytest.raises(UserError, match="is a file"):
+        convert("ddpm", FIXTURES / "ddpm" / "model.safetensors", tmp_path / "out", image_size=32, force=force)
+    assert (tmp_path / "out").is_file()

@@ -36,7 +36,7 @@ def test_memorisation_and_diversity():
 
 
 def test_features_of_an_image_set_are_cached(tmp_path):
-    from unseen.cli import wire
+    from unseen.api import wire
 
     wire()
     net = feature_network("domain", torch.device("cpu"))
@@ -54,7 +54,13 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(UserError, match=f"{INCEPTION_FILE}.*eval.inception_weights"):
         inception_weights(None)
-    (tmp_path / "w.pth").write_bytes(b"")
+    (tmp_path / "w.pth").write_bytes(b"")  # an empty, text or foreign file is named, not loaded later
+    with pytest.raises(UserError, match="is not torch-fidelity's InceptionV3 weights file"):
+        inception_weights(str(tmp_path / "w.pth"))
+    torch.save({"conv.weight": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(UserError, match="is not torch-fidelity's InceptionV3 weights file"):
+        inception_weights(str(tmp_path / "other.pt"))
+    torch.save({"Mixed_7c.branch1x1.conv.weight": torch.zeros(2)}, tmp_path / "w.pth")
     assert inception_weights(str(tmp_path / "w.pth")) == tmp_path / "w.pth"
 
 

@@ -1,11 +1,15 @@
-"""Dependencies run one way (docs/design.md section 5): only the CLI wiring imports the tiny world, and the tiny
-world never imports the pipeline or the CLI. Read from the source, so a new import that breaks it fails here."""
+"""Dependencies run one way (docs/design.md section 3b): only the composition roots (the CLI and the Python API)
+import the tiny world; the tiny world never imports the pipeline, the CLI or the API; the package's imports,
+function-level ones included, form no circle; and nothing but the entry points (run.py, ``python -m unseen``)
+and the CLI's own tests imports ``unseen.cli``. Read from the source, so a new import that breaks a rule fails
+here."""
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "unseen"
-WIRING = {"cli", "__main__"}
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "unseen"
+WIRING = {"cli", "__main__", "api"}
 
 
 def imports(file: Path) -> list[tuple[int, str]]:
@@ -27,9 +31,49 @@ def violations(package: Path = PACKAGE) -> list[str]:
         for line, name in imports(f):
             if not in_world and not wiring and name.startswith("unseen.world"):
                 bad.append(f"{f.relative_to(package.parent)}:{line} imports {name}")
-            if in_world and name.startswith(("unseen.pipeline", "unseen.cli", "unseen.__main__")):
+            if in_world and name.startswith(("unseen.pipeline", "unseen.cli", "unseen.__main__", "unseen.api")):
                 bad.append(f"{f.relative_to(package.parent)}:{line} imports {name}")
     return bad
+
+
+def module_name(file: Path, package: Path) -> str:
+    parts = list(file.relative_to(package.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """module -> the package's modules it imports (a `from unseen import x` names unseen.x where that is a
+    module; the package itself is left out: every module's parent, not a dependency)."""
+    files = {module_name(f, package): f for f in package.rglob("*.py")}
+    edges = {}
+    for name, f in files.items():
+        targets = set()
+        for _, imported in imports(f):
+            while imported and imported not in files:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != package.name and imported != name:
+                targets.add(imported)
+        edges[name] = targets
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle found by a depth-first walk (each reported once, from where it was entered)."""
+    found, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    return found
 
 
 def test_dependencies_run_one_way():
@@ -43,3 +87,27 @@ def test_the_rule_catches_an_upward_import(tmp_path):
     (tmp_path / "cli.py").write_text("from unseen.world import plugin\n")
     found = violations(tmp_path)
     assert len(found) == 3 and not any("cli.py" in v for v in found)
+
+
+def test_the_package_imports_form_no_circle():
+    assert cycles(graph()) == []
+
+
+def test_a_circle_hidden_in_a_function_is_found(tmp_path):
+    pkg = tmp_path / "unseen"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "auto.py").write_text("def f():\n    from unseen.pipeline import run\n")
+    (pkg / "pipeline.py").write_text("from unseen import auto\n")
+    (pkg / "ddim.py").write_text("import torch\n")
+    assert cycles(graph(pkg)) == [["unseen.auto", "unseen.pipeline", "unseen.auto"]]
+
+
+def test_only_the_entry_points_and_the_cli_tests_import_the_cli():
+    allowed = {ROOT / "run.py", PACKAGE / "__main__.py", PACKAGE / "cli.py", ROOT / "tests" / "test_cli.py",
+               Path(__file__)}
+    files = [*ROOT.glob("*.py"), *(p for d in ("unseen", "experiments", "benchmarks", "tests")
+                                   for p in (ROOT / d).rglob("*.py"))]
+    bad = [f"{f.relative_to(ROOT)}:{line}" for f in files if f not in allowed
+           for line, name in imports(f) if name == "unseen.cli" or name.startswith("unseen.cli.")]
+    assert bad == []

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from tests.helpers import make_cfg
 from unseen.errors import GeometryRejectError, NonFiniteError, UserError
-from unseen.pipeline import run
+from tests.helpers import run
 from unseen.world.domains import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +138,8 @@ def _bad_inputs(tmp: Path):
         "t_M too large": (["mixing.t_M=1000"], UserError, r"mixing.t_M must be in \[1, T-1 = 999\]"),
         "more steps than t_M": (["mixing.t_M=5", "mixing.steps=10"], UserError, "at most t_M steps"),
         "t_M off the stride grid": (["mixing.steps=null", "mixing.t_M=205"], UserError, "multiple of mixing.stride"),
-        "bandwidth zero": (["geometry=reject", "geometry.bandwidth=0"], UserError, "bandwidth must be > 0"),
+        "bandwidth zero": (["geometry=reject", "geometry.bandwidth=0"], UserError,
+                           r"geometry.bandwidth must be a finite number in \(0, inf\)"),
         "count zero": (["sampler.count=0"], UserError, "sampler.count must be >= 1"),
         "batch size zero": (["sampler.batch_size=-1"], UserError, "batch_size must be >= 1"),
         "model returns NaN": ([f"model.source={_nan_model(tmp / 'nan')}"], NonFiniteError, "NaN"),

@@ -1,0 +1,145 @@
+"""The Python API (``unseen.run``), the metrics schema every reader goes through, the shape of the code
+(pipeline.py a composer, short functions), and experiment=auto as a stage that returns a finished config."""
+
+import ast
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import SMALL, make_cfg, run
+from unseen.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_unseen_stays_light():
+    code = "import sys, unseen; assert callable(unseen.run.__call__); print('torch' in sys.modules)"
+    light = "import sys, unseen; print('torch' in sys.modules, 'hydra' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", light], capture_output=True, text=True).stdout.split() == \
+        ["False", "False"]
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+
+
+def test_unseen_run_returns_the_folder_and_its_metrics(tmp_path):
+    import unseen
+
+    r = unseen.run("target=squares", "sampler.count=4", "sampler.batch_size=4", *SMALL[1:3], "mixing.t_M=100",
+                   "mixing.reconstruct=0", "logger=none", "progress=false", f"cache_dir={tmp_path / 'c'}",
+                   output_dir=tmp_path / "run")
+    assert r.dir == tmp_path / "run" and r.metrics == json.loads((r.dir / "metrics.json").read_text())
+    assert r.metrics["target"] == "squares" and r.metrics["samples"]["count"] == 4
+    assert len(list((r.dir / "samples").glob("*.png"))) == 4
+    with pytest.raises(UserError, match="sampler.count must be >= 1"):
+        unseen.run("sampler.count=0", output_dir=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_hydra_run_dir_names_the_apis_folder_too(tmp_path):
+    from unseen.api import compose
+
+    assert compose(f"hydra.run.dir={tmp_path / 'x'}").output_dir == str(tmp_path / "x")
+    assert compose(f"output_dir={tmp_path / 'y'}").output_dir == str(tmp_path / "y")
+
+
+# --- one metrics schema ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("schema")
+    return run(make_cfg(["prior=pca", "prior.components=4", "geometry=reject", "geometry.bandwidth=3"], out))
+
+
+def test_every_field_of_the_schema_is_written(full_run):
+    from unseen.metrics import FIELDS, OPTIONAL, get
+
+    missing = [name for name in FIELDS if name not in OPTIONAL and get(full_run, name) is None]
+    assert missing == []
+    assert get(full_run, "prior_explained") is not None  # pca writes it
+
+
+def test_an_unknown_field_is_a_key_error_not_a_silent_none(full_run):
+    from unseen.metrics import get
+
+    with pytest.raises(KeyError):
+        get(full_run, "fid_score")
+
+
+def test_readers_ask_only_for_fields_the_schema_has():
+    """Every get(..., "NAME") in the summary, the sweep, the studies and the benchmarks names a field."""
+    from unseen.metrics import FIELDS
+
+    files = [ROOT / "unseen" / n for n in ("report.py", "sweep.py", "tracking.py", "cli.py")] + \
+        sorted((ROOT / "experiments").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+    used = set()
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "get" \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                    and isinstance(node.args[1].value, str) and isinstance(node.args[0], ast.Name) \
+                    and node.args[0].id in ("m", "metrics"):
+                used.add(node.args[1].value)
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import common
+
+    columns = {field for _, field, _ in common.COLUMNS if field}
+    assert used and used <= set(FIELDS), used - set(FIELDS)
+    assert columns <= set(FIELDS), columns - set(FIELDS)
+
+
+# --- the code's shape -------------------------------------------------------------------------------------------
+
+
+def test_pipeline_is_a_composer_and_functions_are_short():
+    assert len((ROOT / "unseen" / "pipeline.py").read_text().splitlines()) <= 250
+    data_tables = {("convert.py", "adm_mapping"), ("convert.py", "ddpm_mapping")}  # key maps: a table each
+    long = []
+    for f in sorted((ROOT / "unseen").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (f.name, node.name) not in data_tables:
+                if node.end_lineno - node.lineno + 1 > 50:
+                    long.append(f"{f.relative_to(ROOT)}:{node.name} {node.end_lineno - node.lineno + 1} lines")
+    assert long == []
+
+
+def test_no_source_is_special_cased_in_the_pipeline():
+    text = (ROOT / "unseen" / "pipeline.py").read_text()
+    for name in ("\"id\"", "\"sdedit\"", "\"slerp\"", "\"replay\"", "\"paper\""):
+        assert name not in text
+
+
+# --- experiment=auto: a stage that returns a finished config ----------------------------------------------------
+
+AUTO = ["experiment=auto", "target.num_references=16", "auto.t_M=[100,200]", "auto.count=4", "mixing.t_M=300",
+        "sampler.count=4", "sampler.batch_size=4", "mixing.steps=null", "mixing.reconstruct=0",
+        "~auto.candidates.pca", "~auto.candidates.residual",
+        "~auto.candidates.mixture_sym"]
+
+
+def test_auto_runs_once_on_the_finished_config(tmp_path, caplog):
+    """The two bugs of the config swapped mid-run: the log line printed the t_M from before the choice, and
+    mixing.generate_steps was dropped."""
+    with caplog.at_level(logging.INFO, logger="unseen"):
+        metrics = run(make_cfg([*AUTO, "mixing.generate_steps=5"], tmp_path / "run"))
+    chosen = metrics["auto"]["chosen"]["t_M"]
+    assert chosen in (100, 200) and metrics["t_M"] == chosen
+    inverting = [r.getMessage() for r in caplog.records if r.getMessage().startswith("inverting")]
+    assert inverting == [f"inverting 16 references to t_M = {chosen} in {chosen // 10} steps"]
+    assert metrics["generation_steps"] == 6  # 5 steps + the final one to the clean image
+    assert metrics["inversion_steps"] == chosen // 10
+
+
+def test_auto_candidates_are_checked_on_the_references_auto_fits_on(tmp_path):
+    """K = 16 and holdout 0.25: auto fits on 12. A pca candidate with 12 components needs 13; the old check used
+    K - 2 = 14 and let it through to fail inside the choice."""
+    from unseen.checks import validate
+
+    cfg = make_cfg([*AUTO, "+auto.candidates.big=['sampler.source=prior','prior.variance=pca','prior.components=12']"],
+                   tmp_path / "run")
+    with pytest.raises(UserError, match=r"auto.candidates.big: the 'pca' prior needs at least 13 references.*"
+                                        r"fitting on 12 of your 16 references"):
+        validate(cfg)
