@@ -1,20 +1,33 @@
 """Speed ratios, ours vs the naive way, measured in one run (this machine is shared and noisy).
 
     make bench            # or: python -m benchmarks [--quick]
+
+Every figure is printed and written to benchmarks/results/cpu.json (with the machine, the versions and the
+date); README's Benchmarks section is generated from that file (tests/test_numbers.py checks it).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
+import unseen
 from unseen import ddim
 from unseen.geometry import criteria, random_subsets
-from unseen.models import load_model
-from unseen.world import assets
-from unseen.world.domains import sample
+
+RESULTS: dict[str, dict] = {}  # name -> the figures of one benchmark, written to cpu.json
+
+
+def record(name: str, **figures) -> None:
+    RESULTS[name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+def load(*overrides: str):
+    """A model through the Python API (the same loading as a run's)."""
+    return unseen.prepare(*overrides, "eval=none", target=False).loaded.model
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -35,6 +48,8 @@ def bench_batched_inversion(model, images: torch.Tensor, steps: int, label: str)
     t_single = best_of(lambda: ddim.invert_to(single, images, grid), 1)
     print(f"invert {n} images ({label}) x {steps} steps: batched {t_batched:.2f}s, one at a time {t_single:.2f}s "
           f"-> {t_single / t_batched:.1f}x")
+    record(f"batched_inversion_{images.shape[-1]}px", images=n, steps=steps, batched_s=t_batched,
+           one_at_a_time_s=t_single, speedup=t_single / t_batched)
 
 
 def naive_criteria(z, refs, subsets):
@@ -60,6 +75,8 @@ def bench_geometry(n: int, k: int, d: int, m: int = 10) -> None:
     print(f"geometry criteria, {n} candidates x {m} of {k} references, D = {d}: inner products {t_ours * 1e3:.0f} ms, "
           f"gathered differences {t_naive * 1e3:.0f} ms -> {t_naive / t_ours:.1f}x (max difference {err:.1e}); "
           f"the naive way also holds {n * m * d * 8 / 2**20:.0f} MiB of differences")
+    record(f"geometry_D{d}", candidates=n, references=k, subset=m, ours_ms=t_ours * 1e3, naive_ms=t_naive * 1e3,
+           speedup=t_naive / t_ours, max_difference=err, naive_extra_mib=n * m * d * 8 / 2**20)
 
 
 def bench_generate_overhead(unet, alphas_cumprod, n: int, steps: int, label: str) -> None:
@@ -80,6 +97,8 @@ def bench_generate_overhead(unet, alphas_cumprod, n: int, steps: int, label: str
     t_bare = best_of(bare, 2)
     print(f"generate, {label}, {n} images x {len(times)} UNet calls: ddim.generate {t_ours:.2f}s, bare UNet forwards "
           f"{t_bare:.2f}s -> ratio {t_ours / t_bare:.3f}")
+    record(f"generate_overhead_{size}px", images=n, unet_calls=len(times), generate_s=t_ours, bare_unet_s=t_bare,
+           ratio=t_ours / t_bare)
 
 
 def paper_adm_random():
@@ -169,24 +188,30 @@ def bench_memory(quick: bool = False) -> None:
                 (f"held-out x{scale}", base["K"], base["samples"], base["held-out"] * scale)]
         peaks = {name: peak_rss_mb(overrides(k, n, e, name.replace(" ", "")), tmp) for name, k, n, e in rows}
     print(f"peak RSS at 256 px (small random UNet; one float32 image = {d_mb:.2f} MiB):")
-    b = peaks["base"]
+    b, table = peaks["base"], []
     for name, k, n, e in rows:
         grown = peaks[name] - b
         extra = {"K": k - base["K"], "samples": n - base["samples"], "held-out": e - base["held-out"]}
         which = next((w for w, v in extra.items() if v), None)
-        per = f", {grown / (extra[which] * d_mb):.1f} image-sized copies per added {which} item" if which else ""
+        copies = grown / (extra[which] * d_mb) if which else None
+        per = f", {copies:.1f} image-sized copies per added {which} item" if which else ""
         print(f"  {name:<14} K={k:<4} samples={n:<4} held-out={e:<4} peak {peaks[name]:7.0f} MiB "
               f"(+{grown:5.0f}){per}")
+        table.append({"row": name, "K": k, "samples": n, "held_out": e, "peak_mib": round(peaks[name]),
+                      "growth_mib": round(grown), "copies_per_item": None if copies is None else round(copies, 2)})
+    RESULTS["memory_256px"] = {"image_mib": round(d_mb, 3), "rows": table}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cpu.json"))
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    tiny = load_model(str(assets.TINY_DDPM))
+    tiny = load()
     n = 16 if args.quick else 32
-    bench_batched_inversion(tiny, sample("smileys", n), 5 if args.quick else 10, "32 px, tiny model")
+    smileys = unseen.prepare("target=smileys", f"target.num_references={n}", "eval=none").target.images
+    bench_batched_inversion(tiny, smileys, 5 if args.quick else 10, "32 px, tiny model")
     bench_geometry(256, 64, 3 * 32 * 32)
     bench_geometry(256, 64, 3 * 256 * 256 // 4 if args.quick else 3 * 256 * 256)
     bench_generate_overhead(tiny.unet, tiny.alphas_cumprod, 64, 10 if args.quick else 30, "tiny 32 px DDPM")
@@ -198,10 +223,28 @@ def main() -> None:
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        small = load_model(str(small_unet_256(Path(tmp))))
+        small = load(f"model.source={small_unet_256(Path(tmp))}")
     n = 8 if args.quick else 16
     bench_batched_inversion(small, torch.rand(n, 3, 256, 256) * 2 - 1, 3, "256 px, small random UNet")
     bench_memory(args.quick)
+    write(args.out, args.quick)
+
+
+def write(path: str, quick: bool) -> None:
+    import datetime
+    import json
+    import os
+    import platform
+
+    import diffusers
+
+    out = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python":
+                       platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
+                       "processor": platform.processor() or platform.machine()},
+           "date": datetime.date.today().isoformat(), "quick": quick, "benchmarks": RESULTS}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -28,23 +28,23 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-COLUMNS = [  # (column, metrics.json path with "/" between keys (keys hold dots: fraction_below_0.5), format)
-    ("target_rate", "domain_rates/target_rate", ".2f"),
-    ("rate_low", "domain_rates/interval_95/0", ".2f"),
-    ("rate_high", "domain_rates/interval_95/1", ".2f"),
-    ("fid", "fid_kid/fid", ".1f"),
-    ("kid", "fid_kid/kid", ".1f"),
-    ("precision", "precision_recall/precision", ".2f"),
-    ("recall", "precision_recall/recall", ".2f"),
-    ("diversity_pixel", "diversity/pixel_ratio", ".2f"),
-    ("diversity_feature", "diversity/feature_ratio", ".2f"),
-    ("memorised_pixel", "memorisation/fraction_below_0.5", ".2f"),
-    ("memorised_feature", "memorisation/feature/fraction_below_0.5", ".2f"),
-    ("memorised_unet", "memorisation/unet/fraction_below_0.5", ".2f"),
-    ("acceptance", "geometry/acceptance_rate", ".3f"),
-    ("samples", "samples/count", "d"),
+COLUMNS = [  # (column, the metrics schema's field (unseen.metrics), format)
+    ("target_rate", "target_rate", ".2f"),
+    ("rate_low", "rate_low", ".2f"),
+    ("rate_high", "rate_high", ".2f"),
+    ("fid", "fid", ".1f"),
+    ("kid", "kid", ".1f"),
+    ("precision", "precision", ".2f"),
+    ("recall", "recall", ".2f"),
+    ("diversity_pixel", "diversity_pixel", ".2f"),
+    ("diversity_feature", "diversity_feature", ".2f"),
+    ("memorised_pixel", "memorised_pixel", ".2f"),
+    ("memorised_feature", "memorised_feature", ".2f"),
+    ("memorised_unet", "memorised_unet", ".2f"),
+    ("acceptance", "acceptance", ".3f"),
+    ("samples", "samples", "d"),
     ("unet_evaluations", None, ",d"),
-    ("seconds", "total_seconds", ".0f"),
+    ("seconds", "seconds", ".0f"),
 ]
 
 
@@ -58,38 +58,36 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return p
 
 
-def get(metrics: dict, path: str):
-    node = metrics
-    for part in path.split("/"):
-        if isinstance(node, list):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return None
-    return node
+def prepare(*overrides: str, target: bool = True):
+    """The model, target and grids of a job (``unseen.prepare``: the pipeline's own stages), for the studies that
+    drive the method step by step."""
+    import unseen
+
+    return unseen.prepare("model.batch_size=128", "eval=none", "progress=false", *overrides, target=target)
 
 
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose, initialize_config_dir
+def images(domain: str, count: int, seed: int):
+    """``count`` images of a tiny-world domain: the references a run of target=<domain> target.seed=<seed> takes."""
+    return prepare(f"target={domain}", f"target.num_references={count}", f"target.seed={seed}").target.images
 
-    from unseen.cli import wire
 
-    wire()
-    with initialize_config_dir(config_dir=str(ROOT / "unseen" / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+def get_field(metrics: dict, name: str):
+    """A field of a run's metrics, by its name in the one schema (unseen.metrics)."""
+    from unseen.metrics import get
+
+    return get(metrics, name)
 
 
 def run_row(overrides: list[str], keep: Path | None = None) -> dict:
-    """One run of the pipeline; its metrics.json as a dict, or {"error": ...} for a user error (a study goes on)."""
+    """One run of the pipeline (``unseen.run``, as the command line runs it); its metrics.json as a dict, or
+    {"error": ...} for a user error (a study goes on)."""
+    import unseen
     from unseen.errors import UserError
-    from unseen.pipeline import run
 
     with tempfile.TemporaryDirectory() as tmp:
         out = keep or Path(tmp) / "run"
-        cfg = compose([*overrides, "logger=none", "progress=false", f"output_dir={out}"])
         try:
-            return run(cfg)
+            return unseen.run(*overrides, "logger=none", "progress=false", output_dir=out).metrics
         except UserError as err:
             return {"error": str(err)}
 
@@ -99,8 +97,10 @@ def flat_row(label: dict, metrics: dict) -> dict:
     if "error" in metrics:
         row["error"] = metrics["error"]
         return row
-    for name, path, _ in COLUMNS:
-        row[name] = sum(metrics.get("unet_evaluations", {}).values()) if name == "unet_evaluations" else get(metrics, path)
+    from unseen.metrics import get, unet_evaluations
+
+    for name, field, _ in COLUMNS:
+        row[name] = unet_evaluations(metrics) if field is None else get(metrics, field)
     return row
 
 

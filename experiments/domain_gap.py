@@ -17,7 +17,7 @@ import csv
 
 import torch
 
-from common import HERE, log_wandb, markdown, out_dir, parser, write_csv
+from common import HERE, images, log_wandb, markdown, out_dir, parser, prepare, write_csv
 
 SETTINGS = ["residual t300", "mixture bw1 t300", "mixture+sym bw0.5 t200"]
 
@@ -36,26 +36,22 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--grid", default=str(HERE / "results" / "priors" / "priors.csv"))
     args = p.parse_args(argv)
-    from unseen.cli import wire
     from unseen.evaluate import MidBlockFeatures, fid_kid
-    from unseen.models import load_model
     from unseen.world.classifier import load_classifier
-    from unseen.world.domains import sample
 
-    wire()
     with open(args.grid) as f:
         grid = list(csv.DictReader(f))
     targets = list(dict.fromkeys(r["target"] for r in grid))
     classifier = load_classifier()
-    unet = MidBlockFeatures(load_model("builtin:tiny_ddpm").unet)
-    disks = sample("disks", 256, seed=21)
+    unet = MidBlockFeatures(prepare(*args.overrides, target=False).loaded.model.unet)
+    disks = images("disks", 256, seed=21)
     with torch.no_grad():
         own = {"classifier": classifier.features(disks).double(), "unet": unet(disks).double()}
         rows = []
         for t in targets:
-            images = sample(t, 256, seed=21)
+            domain = images(t, 256, seed=21)
             row = {"target": t}
-            for space, feats in (("classifier", classifier.features(images)), ("unet", unet(images))):
+            for space, feats in (("classifier", classifier.features(domain)), ("unet", unet(domain))):
                 row[f"gap_{space}"] = fid_kid(own[space], feats.double(), kid_subset=50, kid_subsets=10)["fid"]
             for s in SETTINGS:
                 r = next((g for g in grid if g["target"] == t and g["setting"] == s), None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from common import log_wandb, markdown, out_dir, parser, write_csv
+from common import images, log_wandb, markdown, out_dir, parser, prepare, write_csv
 
 
 def main(argv=None) -> None:
@@ -24,19 +24,14 @@ def main(argv=None) -> None:
     p.add_argument("--bandwidths", nargs="+", type=float, default=[0.5, 1, 2, 3, 5, 8])
     args = p.parse_args(argv)
     from unseen import ddim
-    from unseen.cli import wire
     from unseen.geometry import CRITERIA, criteria, geometry_targets, optimize_into_band, random_subsets, within_band
-    from unseen.models import load_model
     from unseen.prior import draw, fit_prior
     from unseen.sources import batch_generator
-    from unseen.world.domains import sample
 
-    wire()
-    model = load_model("builtin:tiny_ddpm")
-    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=128)
-    grid = ddim.stride_grid(args.t_m, 10)
-    refs = ddim.invert_to(predictor, sample(args.target, 64, seed=0), grid).flatten(1).double()
-    own = ddim.invert_to(predictor, sample("disks", 64, seed=0), grid).flatten(1).double()
+    job = prepare(f"target={args.target}", "target.num_references=64", f"mixing.t_M={args.t_m}", *args.overrides)
+    predictor, grid = job.loaded.predictor, job.grids.inversion
+    refs = ddim.invert_to(predictor, job.target.images, grid).flatten(1).double()
+    own = ddim.invert_to(predictor, images("disks", 64, seed=0), grid).flatten(1).double()
     targets = geometry_targets(refs, 10, batch_generator(0, "geometry", 0))
     g = torch.Generator().manual_seed(0)
 

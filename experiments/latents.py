@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from common import log_wandb, markdown, out_dir, parser, write_csv
+from common import images, log_wandb, markdown, out_dir, parser, prepare, write_csv
 
 
 def ks_normal(x: torch.Tensor) -> float:
@@ -63,18 +63,14 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=int, default=64)
     args = p.parse_args(argv)
     from unseen import ddim
-    from unseen.cli import wire
-    from unseen.models import load_model
-    from unseen.world.domains import DOMAINS, sample
+    from unseen.world.domains import DOMAINS
 
-    wire()
-    model = load_model("builtin:tiny_ddpm")
-    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=128)
-    grid = ddim.stride_grid(max(args.t), 10)
+    job = prepare(f"mixing.t_M={max(args.t)}", *args.overrides)
+    predictor, grid = job.loaded.predictor, job.grids.inversion
     latents: dict[str, dict[int, torch.Tensor]] = {}
     for d in DOMAINS:
         kept = {}
-        ddim.invert_to(predictor, sample(d, args.images, seed=13), grid,
+        ddim.invert_to(predictor, images(d, args.images, seed=13), grid,
                        on_step=lambda t, x: kept.__setitem__(t, x.flatten(1).double()) if t in args.t else None)
         latents[d] = kept
         print(f"inverted {d}", flush=True)

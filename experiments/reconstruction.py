@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from common import bar_figure, log_wandb, markdown, out_dir, parser, write_csv
+from common import bar_figure, images, log_wandb, markdown, out_dir, parser, prepare, write_csv
 
 
 def main(argv=None) -> None:
@@ -22,26 +22,22 @@ def main(argv=None) -> None:
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
     from unseen import ddim
-    from unseen.cli import wire
     from unseen.images import psnr
-    from unseen.models import load_model
-    from unseen.world.domains import DOMAINS, sample
+    from unseen.world.domains import DOMAINS
 
-    wire()
-    model = load_model("builtin:tiny_ddpm")
-    predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, batch_size=128)
     domains = list(DOMAINS)
-    images = torch.cat([sample(d, args.images, seed=11) for d in domains])
+    refs = torch.cat([images(d, args.images, seed=11) for d in domains])
     rows = []
     for t_m in args.t_m:
-        for steps in args.steps:
-            grid = ddim.time_grid(t_m, steps)
-            recon = ddim.generate(predictor, ddim.invert_to(predictor, images, grid), grid)
+        for steps in args.steps:  # the paper's linspace grid of mixing.steps, as a run with those settings makes it
+            job = prepare(f"mixing.t_M={t_m}", f"mixing.steps={steps}", *args.overrides)
+            predictor, grid = job.loaded.predictor, job.grids.inversion
+            recon = ddim.generate(predictor, ddim.invert_to(predictor, refs, grid), grid)
             for i, d in enumerate(domains):
                 part = slice(i * args.images, (i + 1) * args.images)
                 rows.append({"domain": d, "t_M": t_m, "steps": steps,
-                             "psnr": float(psnr(recon[part], images[part]).mean()),
-                             "ssim": float(ssim(recon[part].double(), images[part].double(), data_range=2.0)),
+                             "psnr": float(psnr(recon[part], refs[part]).mean()),
+                             "ssim": float(ssim(recon[part].double(), refs[part].double(), data_range=2.0)),
                              "images": args.images})
             print(f"t_M {t_m} steps {steps}: " + ", ".join(f"{r['domain']} {r['psnr']:.1f} dB" for r in rows[-6:]),
                   flush=True)
