@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, bar_figure, log_wandb, markdown, out_dir, parser, run_study, write_csv
+from common import ROOT, bar_figure, markdown, parser, publish, run_study
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 ROWS = [
@@ -75,22 +75,18 @@ def main(argv=None) -> None:
         if stats and "error" not in r:
             r["seconds"] = (r["seconds"] or 0) + stats["seconds"]
             r["unet_evaluations"] = (r["unet_evaluations"] or 0) + stats["unet_evaluation_equivalents"]
-    folder = out_dir("baselines", args)
-    write_csv(results, folder / "baselines.csv")
     cols = ["target", "baseline", "target_rate", "fid", "kid", "precision", "recall", "diversity_pixel",
             "diversity_feature", "memorised_pixel", "memorised_feature", "memorised_unet", "unet_evaluations",
             "seconds", "error"]
-    (folder / "baselines.md").write_text(
-        f"{args.count} samples per row, K = 64 references, the tiny world's disk DDPM, t_M 300 unless named. "
-        f"target_rate [Wilson 95%]; FID/KID in the domain classifier's feature space against 256 held-out images; "
-        f"memorised = fraction of samples nearer a reference than half the references' own NN distance; "
-        f"diversity = samples' mean pairwise distance / held-out images'.\n\n" + markdown(results, cols))
     for r in results:
         r["label"] = f"{r['target']} {r['baseline']}"
-    bar_figure(results, "label", ["target_rate", "diversity_pixel", "memorised_pixel", "fid"],
-               folder / "baselines.png", f"baselines, {args.count} samples each")
-    log_wandb("baselines", results, folder, args.wandb, [folder / "baselines.png"])
-    print(markdown(results, cols))
+    publish("baselines", args, results,
+            f"{args.count} samples per row, K = 64 references, the tiny world's disk DDPM, t_M 300 unless named. "
+        f"target_rate [Wilson 95%]; FID/KID in the domain classifier's feature space against 256 held-out images; "
+        f"memorised = fraction of samples nearer a reference than half the references' own NN distance; "
+        f"diversity = samples' mean pairwise distance / held-out images'.\n\n" + markdown(results, cols),
+            lambda rows, path: bar_figure(rows, "label", ["target_rate", "diversity_pixel", "memorised_pixel", "fid"],
+                                          path, f"baselines, {args.count} samples each"))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import csv
 
 import torch
 
-from common import HERE, images, log_wandb, markdown, out_dir, parser, prepare, write_csv
+from common import HERE, images, markdown, parser, prepare, publish
 
 SETTINGS = ["residual t300", "mixture bw1 t300", "mixture+sym bw0.5 t200"]
 
@@ -59,8 +59,6 @@ def main(argv=None) -> None:
                     row[f"{s}: {k}"] = float(r[k]) if r and r.get(k) not in (None, "") else None
             rows.append(row)
     rows.sort(key=lambda r: r["gap_classifier"])
-    folder = out_dir("domain_gap", args)
-    write_csv(rows, folder / "domain_gap.csv")
     cols = list(rows[0])
     lines = [markdown(rows, cols, {c: ".2f" if "rate" in c or "memor" in c or "divers" in c else ".1f" for c in cols})]
     for s in SETTINGS:
@@ -71,10 +69,7 @@ def main(argv=None) -> None:
                              f"{spearman([a for a, _ in pairs], [b for _, b in pairs]):.2f} over {len(pairs)} targets")
     text = ("Gap: Frechet distance between 256 images of the domain and 256 disks (the model's own domain). "
             f"Results from {args.grid.split('experiments/')[-1]}.\n\n" + "\n".join(lines) + "\n")
-    (folder / "domain_gap.md").write_text(text)
-    _figure(rows, folder / "domain_gap.png")
-    log_wandb("domain_gap", rows, folder, args.wandb, [folder / "domain_gap.png"])
-    print(text)
+    publish("domain_gap", args, rows, text, _figure)
 
 
 def _figure(rows, path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from common import images, log_wandb, markdown, out_dir, parser, prepare, write_csv
+from common import images, markdown, parser, prepare, publish
 
 
 def main(argv=None) -> None:
@@ -56,12 +56,9 @@ def main(argv=None) -> None:
                 populations[f"{kind} kept (reject bw 1)"] = {c: v[ok] for c, v in vals.items()}
             moved = optimize_into_band(z[:256], refs, subsets[:256], targets, 1.0)
             populations[f"{kind} optimised (bw 1)"] = criteria(moved, refs, subsets[:256])
-    folder = out_dir("geometry", args)
     summary = [{"population": name, "count": len(v["distance"]),
                 **{f"{c}_mean": float(v[c].mean()) for c in CRITERIA}, **{f"{c}_std": float(v[c].std()) for c in CRITERIA}}
                for name, v in populations.items()]
-    write_csv(summary, folder / "geometry.csv")
-    write_csv(acceptance, folder / "acceptance.csv")
     cols = ["population", "count"] + [f"{c}_{s}" for c in CRITERIA for s in ("mean", "std")]
     acc_cols = ["prior"] + [f"bw {b:g}" for b in args.bandwidths]
     acc_rows = [{"prior": k, **{f"bw {a['bandwidth']:g}": a["acceptance"] for a in acceptance if a["prior"] == k}}
@@ -70,10 +67,8 @@ def main(argv=None) -> None:
             f"against random subsets of 10 references.\n\n" + markdown(summary, cols, {c: ".2f" for c in cols[2:]})
             + f"\nAcceptance of rejection ({args.draws} draws) against the bandwidth:\n\n"
             + markdown(acc_rows, acc_cols, {c: ".3f" for c in acc_cols[1:]}))
-    (folder / "geometry.md").write_text(text)
-    _figure(populations, targets, acceptance, folder / "geometry.png")
-    log_wandb("geometry", summary + acceptance, folder, args.wandb, [folder / "geometry.png"])
-    print(text)
+    publish("geometry", args, summary, text, lambda rows, path: _figure(populations, targets, acceptance, path),
+            {"acceptance.csv": acceptance})
 
 
 def _figure(populations, targets, acceptance, path) -> None:

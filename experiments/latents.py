@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from common import images, log_wandb, markdown, out_dir, parser, prepare, write_csv
+from common import images, markdown, parser, prepare, publish
 
 
 def ks_normal(x: torch.Tensor) -> float:
@@ -94,15 +94,11 @@ def main(argv=None) -> None:
                          "images": args.images})
         print(f"t {t}: " + ", ".join(f"{r['domain']} ks {r['ks']:.3f} probe {r['probe_accuracy_vs_own']}"
                                      for r in rows[-len(DOMAINS):]), flush=True)
-    folder = out_dir("latents", args)
-    write_csv(rows, folder / "latents.csv")
     cols = ["domain", "t", "ks", "ks_gaussian_floor", "excess_kurtosis", "kurtosis_gaussian_floor", "outside_bound",
             "probe_accuracy_vs_own", "mean_distance_vs_own"]
     text = markdown(rows, cols, {c: ".3f" for c in cols[2:]})
-    (folder / "latents.md").write_text(f"{args.images} inverted latents per domain and t (the disk model).\n\n" + text)
-    _figure(rows, args.t, folder / "latents.png")
-    log_wandb("latents", rows, folder, args.wandb, [folder / "latents.png"])
-    print(text)
+    publish("latents", args, rows, f"{args.images} inverted latents per domain and t (the disk model).\n\n" + text,
+            lambda rows, path: _figure(rows, args.t, path))
 
 
 def _figure(rows, ts, path) -> None:

@@ -10,18 +10,18 @@ accepted sample, and how far optimize moved each draw over its distance to the n
 
 from __future__ import annotations
 
-from common import bar_figure, log_wandb, markdown, out_dir, parser, run_study, write_csv
+from common import bar_figure, get_field, markdown, parser, publish, read_rows, run_study
 
 MODES = [("none", ["geometry=none"]), ("reject bw 1", ["geometry=reject"]), ("optimize bw 1", ["geometry=optimize"]),
          ("reject bw 3", ["geometry=reject", "geometry.bandwidth=3"])]
 
 
 def extra(label: dict, metrics: dict) -> dict:
-    g = metrics.get("geometry", {})
-    accepted = g.get("accepted") or 0
-    seconds = metrics.get("seconds", {}).get("geometry")
-    return {"candidates": g.get("candidates"), "geometry_s_per_sample": seconds / accepted if accepted else None,
-            "moved_median": (g.get("moved_over_nearest") or {}).get("median")}
+    accepted = get_field(metrics, "accepted") or 0
+    seconds = (get_field(metrics, "stage_seconds") or {}).get("geometry")
+    return {"candidates": get_field(metrics, "candidates"),
+            "geometry_s_per_sample": seconds / accepted if accepted and seconds is not None else None,
+            "moved_median": get_field(metrics, "moved_median")}
 
 
 def main(argv=None) -> None:
@@ -29,24 +29,23 @@ def main(argv=None) -> None:
     p.add_argument("--targets", nargs="+", default=["smileys", "squares"])
     p.add_argument("--priors", nargs="+", default=["scalar", "residual"])
     args = p.parse_args(argv)
-    rows = [({"target": t, "prior": pr, "mode": m}, [f"target={t}", f"prior={pr}", "mixing.reconstruct=0", *o])
-            for t in args.targets for pr in args.priors for m, o in MODES]
-    results = run_study("optimize", rows, args, on_metrics=extra)
-    folder = out_dir("optimize", args)
-    write_csv(results, folder / "optimize.csv")
+    if args.report:
+        results = read_rows("optimize", args)
+    else:
+        rows = [({"target": t, "prior": pr, "mode": m}, [f"target={t}", f"prior={pr}", "mixing.reconstruct=0", *o])
+                for t in args.targets for pr in args.priors for m, o in MODES]
+        results = run_study("optimize", rows, args, on_metrics=extra)
+    for r in results:
+        r["label"] = f"{r['target']} {r['prior']} {r['mode']}"
     cols = ["target", "prior", "mode", "acceptance", "candidates", "geometry_s_per_sample", "moved_median",
             "target_rate", "fid", "diversity_pixel", "diversity_feature", "memorised_pixel", "memorised_feature",
             "memorised_unet", "error"]
-    (folder / "optimize.md").write_text(
-        f"{args.count} samples per row, t_M 300, K = 64. acceptance = accepted / candidates (reject stops at 20,000 "
-        f"candidates); moved_median = median over kept draws of |moved| / |draw - nearest reference latent|.\n\n"
-        + markdown(results, cols, {"geometry_s_per_sample": ".4f", "moved_median": ".2f", "candidates": "d"}))
-    for r in results:
-        r["label"] = f"{r['target']} {r['prior']} {r['mode']}"
-    bar_figure(results, "label", ["acceptance", "target_rate", "memorised_pixel", "diversity_pixel"],
-               folder / "optimize.png", "geometry: none / reject / optimize")
-    log_wandb("optimize", results, folder, args.wandb, [folder / "optimize.png"])
-    print(markdown(results, cols, {"geometry_s_per_sample": ".4f", "moved_median": ".2f"}))
+    publish("optimize", args, results,
+            f"{args.count} samples per row, t_M 300, K = 64. acceptance = accepted / candidates (reject stops at 20,000 "
+            f"candidates); moved_median = median over kept draws of |moved| / |draw - nearest reference latent|.\n\n"
+            + markdown(results, cols, {"geometry_s_per_sample": ".4f", "moved_median": ".2f", "candidates": "d"}),
+            lambda rows, path: bar_figure(rows, "label", ["acceptance", "target_rate", "memorised_pixel",
+                                                          "diversity_pixel"], path, "geometry: none / reject / optimize"))
 
 
 if __name__ == "__main__":

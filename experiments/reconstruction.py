@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from common import bar_figure, images, log_wandb, markdown, out_dir, parser, prepare, write_csv
+from common import bar_figure, images, parser, prepare, publish
 
 
 def main(argv=None) -> None:
@@ -41,23 +41,19 @@ def main(argv=None) -> None:
                              "images": args.images})
             print(f"t_M {t_m} steps {steps}: " + ", ".join(f"{r['domain']} {r['psnr']:.1f} dB" for r in rows[-6:]),
                   flush=True)
-    folder = out_dir("reconstruction", args)
-    write_csv(rows, folder / "reconstruction.csv")
     table = ["| domain | " + " | ".join(f"t_M {t} / {s} steps" for t in args.t_m for s in args.steps) + " |",
              "|---" * (1 + len(args.t_m) * len(args.steps)) + "|"]
     for d in domains:
         cells = [next(r for r in rows if r["domain"] == d and r["t_M"] == t and r["steps"] == s)
                  for t in args.t_m for s in args.steps]
         table.append(f"| {d} | " + " | ".join(f"{c['psnr']:.1f} dB / {c['ssim']:.3f}" for c in cells) + " |")
-    (folder / "reconstruction.md").write_text(
-        f"PSNR / SSIM of {args.images} images per domain, inverted to t_M and generated back on the same "
-        f"linspace grid (the disk model: disks are its own domain).\n\n" + "\n".join(table) + "\n")
     for r in rows:
         r["label"] = f"{r['domain']} t{r['t_M']} s{r['steps']}"
-    bar_figure([r for r in rows if r["steps"] == max(args.steps)], "label", ["psnr", "ssim"],
-               folder / "reconstruction.png", f"reconstruction at {max(args.steps)} steps")
-    log_wandb("reconstruction", rows, folder, args.wandb, [folder / "reconstruction.png"])
-    print("\n".join(table))
+    publish("reconstruction", args, rows,
+            f"PSNR / SSIM of {args.images} images per domain, inverted to t_M and generated back on the same "
+            f"linspace grid (the disk model: disks are its own domain).\n\n" + "\n".join(table) + "\n",
+            lambda rows, path: bar_figure([r for r in rows if r["steps"] == max(args.steps)], "label",
+                                          ["psnr", "ssim"], path, f"reconstruction at {max(args.steps)} steps"))
 
 
 if __name__ == "__main__":

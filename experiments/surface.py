@@ -18,10 +18,17 @@ import csv
 import subprocess
 import sys
 
-from common import ROOT, log_wandb, out_dir, parser, write_csv
+from common import ROOT, out_dir, parser, publish
 
-METRICS = {"fid_kid.fid": "FID", "domain_rates.target_rate": "target rate", "diversity.pixel_ratio": "diversity (pixel)",
-           "memorisation.fraction_below_0.5": "memorised (pixel)", "geometry.acceptance_rate": "acceptance"}
+# the sweep summary's columns, named by the metrics schema (unseen.metrics)
+FIELDS = {"fid": "FID", "target_rate": "target rate", "diversity_pixel": "diversity (pixel)",
+          "memorised_pixel": "memorised (pixel)", "acceptance": "acceptance"}
+
+
+def _columns() -> dict[str, str]:
+    from unseen.metrics import column
+
+    return {column(field): name for field, name in FIELDS.items()}
 
 
 def main(argv=None) -> None:
@@ -49,14 +56,13 @@ def main(argv=None) -> None:
         cell = {"t_M": int(r["override.mixing.t_M"]), "bandwidth": float(r["override.geometry.bandwidth"]),
                 "status": r["status"], "error": r.get("error") or None,
                 "inversion_unet_evaluations": int(float(r.get("unet_evaluations.invert") or 0))}
-        cell.update({k: float(r[k]) if r.get(k) not in (None, "") else None for k in METRICS})
+        cell.update({k: float(r[k]) if r.get(k) not in (None, "") else None for k in _columns()})
         cells.append(cell)
-    write_csv(cells, folder / "surface.csv")
     spent = [c["inversion_unet_evaluations"] for c in cells]
     lines = [f"`{' '.join(cmd[1:-2])}` (exit {code}; a fresh cache); {args.count} samples per cell. UNet "
              f"evaluations spent on inversion, per job: {spent}, {sum(spent):,} in all (one inversion of K "
              f"references to the largest t_M costs K x t_M / stride = K x {max(ts) // 10} on the default grid).\n"]
-    for key, name in METRICS.items():
+    for key, name in _columns().items():
         lines += [f"\n{name}\n", "| t_M \\ bandwidth | " + " | ".join(f"{b:g}" for b in bws) + " |",
                   "|---" * (len(bws) + 1) + "|"]
         for t in ts:
@@ -69,10 +75,7 @@ def main(argv=None) -> None:
     if failed:
         lines.append("\nx: the cell failed: " + "; ".join(f"t_M {c['t_M']} bw {c['bandwidth']:g}: {c['error']}"
                                                           for c in failed))
-    (folder / "surface.md").write_text("\n".join(lines) + "\n")
-    _figure(cells, ts, bws, folder / "surface.png")
-    log_wandb("surface", cells, folder, args.wandb, [folder / "surface.png"])
-    print("\n".join(lines))
+    publish("surface", args, cells, "\n".join(lines) + "\n", lambda rows, path: _figure(rows, ts, bws, path))
 
 
 def _figure(cells, ts, bws, path) -> None:
@@ -82,8 +85,8 @@ def _figure(cells, ts, bws, path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.4))
-    for ax, (key, name) in zip(axes, METRICS.items()):
+    fig, axes = plt.subplots(1, len(_columns()), figsize=(4 * len(_columns()), 3.4))
+    for ax, (key, name) in zip(axes, _columns().items()):
         grid = np.full((len(ts), len(bws)), np.nan)
         for c in cells:
             if c[key] is not None:

@@ -12,7 +12,7 @@ reconstruction, the upper bound).
 
 from __future__ import annotations
 
-from common import get_field, log_wandb, out_dir, parser, run_study, write_csv
+from common import get_field, parser, publish, run_study
 
 PRIORS = {"scalar": ["prior=scalar"], "residual": ["prior=residual"], "diagonal": ["prior=diagonal"],
           "pca16": ["prior=pca", "prior.components=16"]}
@@ -37,11 +37,7 @@ def main(argv=None) -> None:
                      for name, o in PRIORS.items() for mode in args.modes]
     results = run_study("tiny_world_mixing", rows, args,
                         on_metrics=lambda label, m: {"psnr": get_field(m, "reconstruction_psnr")})
-    folder = out_dir("tiny_world_mixing", args)
-    write_csv(results, folder / "tiny_world_mixing.csv")
-    (folder / "tiny_world_mixing.md").write_text(table(results, args))
-    log_wandb("tiny_world_mixing", results, folder, args.wandb)
-    print(table(results, args))
+    publish("tiny_world_mixing", args, results, table(results, args))
 
 
 def table(rows: list[dict], args) -> str:

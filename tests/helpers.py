@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from hydra import compose, initialize_config_dir
 
 from unseen.api import wire

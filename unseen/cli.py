@@ -98,7 +98,6 @@ _dist = _Single()  # this process's place in a torchrun job
 
 def main(argv: list[str] | None = None) -> None:
     """``unseen`` console script and ``python run.py`` (also under ``torchrun``: one job over N processes)."""
-    global _dist
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     args = sys.argv[1:]

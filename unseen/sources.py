@@ -293,7 +293,7 @@ def fit(cfg, ref_latents: torch.Tensor, stage=lambda name: nullcontext()) -> Fit
 
 def select(cfg, fitted: Fitted, ref_latents: torch.Tensor, count: int, sink, propose=None) -> Selection:
     """Draws of the fitted prior (or ``propose``'s candidates), kept by the geometry band of ``geometry.mode``."""
-    s, g = cfg.sampler, cfg.geometry
+    g = cfg.geometry
     return select_prior_draws(fitted.prior, ref_latents, fitted.targets, count, mode=g.mode, bandwidth=g.bandwidth,
                               enabled=tuple(g.criteria), subset_size=fitted.subset_size,
                               candidate_batch=g.candidate_batch, max_candidates=g.max_candidates, seed=cfg.seed,
