@@ -27,8 +27,9 @@ test: setup ## run the test suite (under 10 minutes on 2 CPU cores)
 test-slow: setup ## run the slower checks (marked slow) too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-bench: setup ## run the benchmarks (speed ratios, ours vs the naive way)
+bench: setup ## run the benchmarks (speed ratios, ours vs the naive way): benchmarks/results/cpu.json, README's tables
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.report
 
 tiny-world: setup ## retrain the shipped tiny-world classifier and DDPM (hours on 2 cores; resumable)
 	$(BIN)/python -m unseen.world.classifier --out runs/classifier

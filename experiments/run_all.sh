@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-for study in tiny_world_mixing priors optimize reconstruction latents geometry surface domain_gap baselines auto; do
+for study in default tiny_world_mixing priors optimize reconstruction latents geometry surface domain_gap baselines auto; do
   echo "=== $study $(date +%H:%M:%S)"
   "$PY" "experiments/$study.py" "$@"
 done

@@ -1,6 +1,7 @@
 """The README's promise for every input: one line naming the problem and the fix, exit code 2, and no
 results written; checked from outside, through the command line a user types."""
 
+import json
 import os
 import signal
 import subprocess
@@ -214,3 +215,14 @@ def test_the_console_script_runs_from_any_folder_after_a_non_editable_install(tm
                           capture_output=True, text=True, timeout=600, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (where / "out" / "metrics.json").is_file() and "classifier: smileys" in proc.stdout
+    # the Python API from the same install: conf/ shipped as unseen/conf, runs outside the checkout
+    code = ("import json, pathlib, unseen; r = unseen.run(*json.loads(pathlib.Path('args.json').read_text()), "
+            "output_dir='api'); print(pathlib.Path(unseen.__file__).parent / 'conf' / 'config.yaml', "
+            "r.dir, r.metrics['samples']['count'])")
+    (where / "args.json").write_text(json.dumps([*SMALL, "sampler.count=4"]))
+    api = subprocess.run([str(py), "-c", code], cwd=where, capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert api.returncode == 0, api.stderr[-3000:]
+    conf, out, count = api.stdout.split()[-3:]
+    assert Path(conf).is_file() and str(env_dir) in conf and out == "api" and count == "4"
+    assert json.loads((where / "api" / "metrics.json").read_text())["samples"]["count"] == 4
