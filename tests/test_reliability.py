@@ -219,3 +219,51 @@ def test_a_model_without_a_middle_block_fails_before_inverting(tmp_path):
     with pytest.raises(UserError, match="no middle block.*eval.unet_memorisation=false"):
         run(make_cfg([f"model.source={tmp_path / 'm'}"], tmp_path / "run"))
     assert not (tmp_path / "run" / "samples").exists()
+
+
+def test_an_output_disk_without_room_is_one_line_before_any_folder(tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**5, 10**5))  # 100 kB free
+    proc = cli_here(*SMALL, "sampler.count=64", f"hydra.run.dir={tmp_path}/run", capsys=capsys,
+                    monkeypatch=monkeypatch)
+    assert_one_line_error(proc, "GB free and the run writes about")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_crashed_sweep_job_is_named_by_its_exception_in_the_summary(tmp_path, capsys, monkeypatch):
+    import csv
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the UNet fell over")
+
+    monkeypatch.setattr("unseen.pipeline.run", crash)
+    proc = cli_here("-m", *SMALL, "seed=0,1", f"hydra.sweep.dir={tmp_path}/sweep", capsys=capsys,
+                    monkeypatch=monkeypatch)
+    assert proc.returncode == 2
+    rows = list(csv.DictReader(open(tmp_path / "sweep" / "summary.csv")))
+    assert [r["error"] for r in rows] == ["RuntimeError: the UNet fell over"] * 2
+
+
+@pytest.mark.parametrize("after", [0.3, 1.0, 2.5])
+def test_ctrl_c_in_the_first_seconds_is_one_line(after, tmp_path):
+    """While Python imports torch and Hydra, and while the config is checked: one line, exit 130, no folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "run.py"), *SMALL, f"hydra.run.dir={tmp_path}/run"],
+                            cwd=tmp_path, env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # the machine was fast enough to finish first: nothing to check
+        return
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "interrupted" in err
+    assert not (tmp_path / "run" / "metrics.json").exists()

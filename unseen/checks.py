@@ -64,3 +64,27 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
     out = output_dir or OmegaConf.select(cfg, "output_dir", throw_on_resolution_failure=False)
     num_eval = cfg.target.num_eval if cfg.eval.feature != "none" else 0
     data.check_files(cfg.target, num_eval, [p for p in (out, cfg.cache_dir) if p])
+    if out:
+        check_room(cfg, Path(out))
+
+
+def check_room(cfg: DictConfig, out: Path) -> None:
+    """The output folder's disk has room for what the run writes (where the model's size is known before it
+    loads): each sample's latent twice (the staging file, latents.safetensors) and its PNG (at most raw size),
+    and the references' latents."""
+    import shutil
+
+    size = models.resolution(cfg.model)
+    if size is None:
+        return
+    image = 3 * size * size
+    latents = 2 * 4 * image if cfg.save_latents else 4 * image  # the staging file is written either way
+    need = cfg.sampler.count * (latents + image) + cfg.target.num_references * 4 * image
+    where = out.expanduser().absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise UserError(f"the disk of the output folder {out} has {free / 1e9:.2f} GB free and the run writes about "
+                        f"{need / 1e9:.2f} GB ({cfg.sampler.count} samples of {size} px, their latents and PNGs): free "
+                        f"space, choose another hydra.run.dir, lower sampler.count or set save_latents=false")

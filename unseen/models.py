@@ -56,19 +56,33 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def check_timesteps(mc, t_M: int) -> None:
-    """mixing.t_M against the schedule's length, where the model's scheduler config can be read without the
-    network (a built-in model or a local folder); otherwise the check waits for the model."""
+def local_config(mc, subfolder: str | None, name: str) -> dict | None:
+    """A config file of the model read without the network (a built-in model or a local folder), or None."""
     if mc.source is None:
-        return
+        return None
     try:
         where, local = resolve_source(mc.source)
     except UserError:
-        return  # load_model names it
-    config = Path(where) / (mc.scheduler_subfolder or "") / "scheduler_config.json"
-    if not local or not config.is_file():
+        return None  # load_model names it
+    config = Path(where) / (subfolder or "") / name
+    return json.loads(config.read_text()) if local and config.is_file() else None
+
+
+def resolution(mc) -> int | None:
+    """The model's image size where it is known before loading: a local config, or a checkpoint's setting."""
+    if mc.checkpoint is not None:
+        return mc.image_size
+    size = (local_config(mc, mc.subfolder, "config.json") or {}).get("sample_size")
+    return size[0] if isinstance(size, (list, tuple)) else size
+
+
+def check_timesteps(mc, t_M: int) -> None:
+    """mixing.t_M against the schedule's length, where the model's scheduler config can be read without the
+    network; otherwise the check waits for the model."""
+    config = local_config(mc, mc.scheduler_subfolder, "scheduler_config.json")
+    if config is None:
         return
-    T = json.loads(config.read_text()).get("num_train_timesteps", 1000)
+    T = config.get("num_train_timesteps", 1000)
     if t_M > T - 1:
         raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {t_M}")
 
