@@ -1,7 +1,7 @@
 """What every study shares: run the pipeline on a list of settings and write one table of the same metrics.
 
 A study is a list of rows, each a label and the overrides of ``python run.py`` that make it. Every row runs
-the real pipeline (``unseen.pipeline.run``: the same code as the command line, the same inversion cache, so
+the real pipeline (``unseen.run``: the same code as the command line, the same inversion cache, so
 rows that share references and t_M invert once), and its metrics.json is flattened into the study's columns:
 
     target rate with its Wilson 95% interval and count, FID, KID, precision, recall, diversity ratio (pixel,

@@ -19,7 +19,9 @@ def main(argv=None) -> None:
 
     folder = out_dir("default", args)
     with tempfile.TemporaryDirectory() as tmp:
-        r = unseen.run("logger=none", "progress=false", *args.overrides, output_dir=Path(tmp) / "run")
+        # a fresh cache: the costs are a first run's, inversion included, whatever ran here before
+        r = unseen.run("logger=none", "progress=false", f"cache_dir={Path(tmp) / 'cache'}", *args.overrides,
+                       output_dir=Path(tmp) / "run")
         for name in ("metrics.json", "config.yaml", "grid.png", "nearest.png"):
             shutil.copy(r.dir / name, folder / name)
     print(f"wrote {folder}")

@@ -65,3 +65,16 @@ def test_experiments_md_is_assembled_from_the_results(tmp_path, monkeypatch):
                                    "It writes, into `outputs/<date>/<time>/`:\nIt writes"])
 def test_the_drifts_issue_13_listed_are_gone(stale):
     assert stale not in README.read_text()
+
+
+def test_the_tiny_worlds_figures_are_its_train_stats():
+    stats = json.loads((ROOT / "unseen" / "world" / "assets" / "tiny_ddpm" / "train_stats.json").read_text())
+    classifier = json.loads((ROOT / "unseen" / "world" / "assets" / "classifier" / "train_stats.json").read_text())
+    own, psnr = stats["own_samples"], stats["reconstruction_psnr_t500"]["psnr_db"]
+    text = " ".join(README.read_text().split())
+    assert f"trained on disks only ({stats['step']} steps of batch {stats['training']['batch']}" in text
+    assert f"are {own['domain_rates']['disks']:.1%} disks ({own['count']} samples)" in text
+    assert f"only {own['unclipped_domain_rates']['disks']:.0%} are" in text
+    assert (f"{psnr['squares']:.1f} dB (squares), {psnr['stripes']:.1f} (stripes), {psnr['letters']:.1f} (letters), "
+            f"{psnr['crosses']:.1f} (crosses), {psnr['smileys']:.1f} (smileys)") in text
+    assert f"accuracy >= {min(classifier['held_out_accuracy'].values()):.3f} on each" in text
