@@ -150,6 +150,8 @@ def test_a_bad_size_or_head_count_is_refused_before_writing(kind, size, heads, t
     with pytest.raises(UserError, match="--image-size|--num-head-channels"):
         convert(kind, src, tmp_path / "out", image_size=size, num_head_channels=heads)
     assert not (tmp_path / "out").exists()
+    if (kind, size) != ("adm", 33):  # the command line's path once: the same function behind it
+        return
     proc = subprocess.run([sys.executable, "-m", "unseen.convert", kind, str(src), "--out", str(tmp_path / "o2"),
                            "--image-size", str(size), "--num-head-channels", str(heads)], capture_output=True,
                           text=True, timeout=300)

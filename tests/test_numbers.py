@@ -78,3 +78,43 @@ def test_the_tiny_worlds_figures_are_its_train_stats():
     assert (f"{psnr['squares']:.1f} dB (squares), {psnr['stripes']:.1f} (stripes), {psnr['letters']:.1f} (letters), "
             f"{psnr['crosses']:.1f} (crosses), {psnr['smileys']:.1f} (smileys)") in text
     assert f"accuracy >= {min(classifier['held_out_accuracy'].values()):.3f} on each" in text
+
+
+def _values(files) -> set[float]:
+    """Every number in the committed results (CSV fields; Markdown numbers, thousands with commas), at the
+    roundings prose uses."""
+    numbers = []
+    for f in files:
+        text = f.read_text()
+        if f.suffix == ".csv":
+            tokens = re.split(r"[,\n]", text)
+        else:
+            tokens = [t.replace(",", "") for t in re.findall(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?", text)]
+        for t in tokens:
+            try:
+                numbers.append(float(t))
+            except ValueError:
+                continue
+    return {round(v, d) for v in numbers for d in (0, 1, 2, 3)}
+
+
+def unsourced(template: str) -> list[str]:
+    """The numbers of ``template``'s prose (outside pasted tables and commands; percentages as fractions,
+    thousands with commas; section numbers aside) that no file in experiments/results/ holds."""
+    prose = re.sub(r"```.*?```", "", re.sub(r"\{\{[^}]+\}\}", "", template), flags=re.S)
+    prose = re.sub(r"(section|sections|### |## )\s*[\d.]+(-[\d.]+)?", "", prose)
+    prose = re.sub(r"(\d+)-(\d+)%", r"\1% - \2%", prose)  # 53-100%: both ends are percentages
+    known = _values(f for f in (ROOT / "experiments" / "results").rglob("*") if f.suffix in (".md", ".csv"))
+    missing = []
+    for m in re.finditer(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+\.\d+|\d+)(%?)", prose):
+        v = float(m.group(1).replace(",", ""))
+        if not any(round(c, d) in known for c in ({v, v / 100} if m.group(2) else {v}) for d in (0, 1, 2, 3)):
+            missing.append(prose[max(0, m.start() - 30):m.end() + 5].replace("\n", " "))
+    return missing
+
+
+def test_every_number_in_the_experiments_prose_is_in_a_results_file():
+    """EXPERIMENTS.md's prose cites its tables: each number in it appears in a committed results file."""
+    missing = unsourced((ROOT / "experiments" / "EXPERIMENTS.template.md").read_text())
+    assert missing == [], " | ".join(missing)
+    assert len(unsourced("a run of 3141.59 s, 41,777 evaluations")) == 2  # the check can fail
