@@ -202,12 +202,70 @@ def bench_memory(quick: bool = False) -> None:
     RESULTS["memory_256px"] = {"image_mib": round(d_mb, 3), "rows": table}
 
 
+def bench_whole_job() -> None:
+    """The default job (a fresh cache) against the UNet work it does: per stage, the seconds spent inside the
+    UNet's forward (every call, the memorisation score's middle-block pass included) over the stage's wall time,
+    timed in the run itself so that the machine's drift between two measurements cannot enter the ratio.
+    1 = the UNet is the only cost; the rest is the pipeline's own work (loading, drawing, scoring, writing)."""
+    import tempfile
+    from contextlib import contextmanager
+
+    from diffusers import UNet2DModel
+
+    from unseen import stages as st
+
+    spent, current = {}, ["(between stages)"]
+    forward, stage = UNet2DModel.forward, st.Stages.stage
+
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return forward(self, *args, **kwargs)
+        finally:
+            spent[current[0]] = spent.get(current[0], 0.0) + time.perf_counter() - start
+
+    @contextmanager
+    def named(self, name, predictor=None):
+        before, current[0] = current[0], name
+        try:
+            with stage(self, name, predictor):
+                yield
+        finally:
+            current[0] = before
+
+    UNet2DModel.forward, st.Stages.stage = timed, named
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            m = unseen.run("logger=none", "progress=false", f"cache_dir={tmp}/cache", output_dir=f"{tmp}/run").metrics
+    finally:
+        UNet2DModel.forward, st.Stages.stage = forward, stage
+    stages = {name: {"seconds": sec, "unet_evaluations": m["unet_evaluations"].get(name, 0),
+                     "unet_seconds": round(spent.get(name, 0.0), 3),
+                     "efficiency": round(spent.get(name, 0.0) / sec, 3) if sec else None}
+              for name, sec in m["seconds"].items()}
+    total = sum(spent.values())
+    print(f"whole job (default, fresh cache): inside the UNet {total:.1f}s of {m['total_seconds']:.1f}s -> "
+          f"efficiency {total / m['total_seconds']:.2f}; " + ", ".join(
+              f"{k} {v['efficiency']:.2f}" for k, v in stages.items() if v["unet_seconds"]))
+    record("whole_job_default", wall_s=m["total_seconds"], unet_s=total, efficiency=total / m["total_seconds"],
+           stages=stages)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cpu.json"))
+    parser.add_argument("--only", choices=["whole_job"], help="run this one and update its entry in --out")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
+    if args.only == "whole_job":
+        import json
+
+        bench_whole_job()
+        previous = json.loads(Path(args.out).read_text())
+        previous["benchmarks"].update(RESULTS)
+        Path(args.out).write_text(json.dumps(previous, indent=2) + "\n")
+        return
     tiny = load()
     n = 16 if args.quick else 32
     smileys = unseen.prepare("target=smileys", f"target.num_references={n}", "eval=none").target.images
@@ -220,13 +278,13 @@ def main() -> None:
     ac = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
     bench_generate_overhead(paper_adm_random(), ac, 1 if args.quick else 2, 3, "256 px ADM (random weights)")
     import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         small = load(f"model.source={small_unet_256(Path(tmp))}")
     n = 8 if args.quick else 16
     bench_batched_inversion(small, torch.rand(n, 3, 256, 256) * 2 - 1, 3, "256 px, small random UNet")
     bench_memory(args.quick)
+    bench_whole_job()
     write(args.out, args.quick)
 
 

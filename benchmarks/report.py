@@ -36,6 +36,12 @@ def cpu_block(cpu: dict) -> str:
                          f"{v['naive_extra_mib']:,.0f} MiB)" for k, v in sorted(
                              ((k, v) for k, v in b.items() if k.startswith("geometry_")),
                              key=lambda kv: kv[1]["naive_extra_mib"])) + " |"]
+    whole = b.get("whole_job_default")
+    if whole:
+        parts = ", ".join(f"{k} {v['efficiency']:.2f}" for k, v in whole["stages"].items() if v["unet_seconds"])
+        lines.append(f"| whole default job (fresh cache): seconds inside the UNet's forward / its wall time | "
+                     f"{whole['efficiency']:.2f} ({whole['unet_s']:.1f} s of {whole['wall_s']:.1f} s; per stage: "
+                     f"{parts}; the rest is loading, drawing, scoring and writing) |")
     mem = b["memory_256px"]
     lines += ["", f"Peak memory of a whole run at 256 px (a small random-weight UNet; `model.batch_size=32`; each row "
               f"grows one quantity; one float32 image is {mem['image_mib']:.2f} MiB):", "",
@@ -94,10 +100,10 @@ def blocks() -> dict[str, str]:
 def fill(text: str, generated: dict[str, str]) -> str:
     """``text`` with every ``<!-- bench:NAME -->`` block replaced by ``generated[NAME]``."""
     for name, body in generated.items():
-        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"README.md has no <!-- bench:{name} --> block")
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
