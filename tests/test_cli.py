@@ -129,12 +129,19 @@ def test_a_failing_job_does_not_end_the_sweep(tmp_path):
     assert "1 job(s) of the sweep failed" in proc.stderr
 
 
+def default_sigint():
+    """In the child: Ctrl-C's default action, even when the tests run where SIGINT is ignored (a background job
+    of a shell ignores it, and Python then never turns it into KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_an_interrupted_run_says_one_line_and_leaves_no_staging(sig, code, word, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *SMALL, "target.num_references=64",
                              "mixing.t_M=900", f"hydra.run.dir={tmp_path}/run", "cache_dir=null"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.time() + 120
     while not (tmp_path / "run" / ".partial").exists() and time.time() < deadline:
         time.sleep(0.2)

@@ -1,3 +1,4 @@
+import pytest
 """One job over several processes: ``torchrun --standalone --nproc_per_node N run.py <overrides>`` (gloo on CPU)."""
 
 import json
@@ -92,6 +93,7 @@ def test_a_rank_that_dies_fails_the_job_and_leaves_no_result(tmp_path):
     assert not (run_dir / "metrics.json").exists() and not (run_dir / ".partial").exists()
 
 
+@pytest.mark.slow  # torchrun's start-up for a one-line refusal: `make test-slow`
 def test_a_sweep_under_torchrun_is_refused(tmp_path):
     proc = _torchrun("-m", *JOB, "mixing.t_M=100,200", cwd=tmp_path)
     out, _ = proc.communicate(timeout=300)

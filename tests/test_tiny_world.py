@@ -48,6 +48,7 @@ def test_the_ddpm_loads_offline_as_a_diffusers_model():
     assert betas[-1].item() == pytest.approx(0.02, rel=1e-3)
 
 
+@pytest.mark.slow  # 200 samples from pure noise; the studies' own-samples rows check the same: `make test-slow`
 def test_own_samples_are_disks(predictor, classifier):
     rates = classifier.domain_rates(own_samples(predictor, 48, seed=123))
     assert rates["disks"] >= 0.9, rates
