@@ -140,11 +140,15 @@ def image_files(path: str | None, key: str = "target.path", exclude: list[str] =
     if not folder.is_dir():
         raise UserError(f"target folder {folder} does not exist: check {key}")
     skip, skipped, files = {Path(p).expanduser().resolve() for p in exclude}, [], []
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in os.walk(folder, followlinks=True):  # as rglob did: linked folders are read too
         here = Path(root)
         for d in list(dirs):
             sub = here / d
-            if sub.resolve() in skip or _is_run_folder(sub, os.listdir(sub)):
+            try:
+                inside = os.listdir(sub)
+            except OSError:  # unreadable: os.walk passes over it
+                inside = []
+            if sub.resolve() in skip or _is_run_folder(sub, inside):
                 dirs.remove(d)
                 skipped.append(sub)
         files += [here / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES and (here / n).is_file()]
