@@ -41,6 +41,7 @@ COLUMNS = [  # (column, the metrics schema's field (unseen.metrics), format)
     ("memorised_pixel", "memorised_pixel", ".2f"),
     ("memorised_feature", "memorised_feature", ".2f"),
     ("memorised_unet", "memorised_unet", ".2f"),
+    ("grain", "grain", ".2f"),
     ("acceptance", "acceptance", ".3f"),
     ("samples", "samples", "d"),
     ("unet_evaluations", None, ",d"),

@@ -27,10 +27,12 @@ RUN_DIR_KEYS = ("output_dir=", "hydra.run.dir=")
 
 
 def wire() -> None:
-    """Plug the concrete parts into the registry (idempotent): the tiny world, and the config schema."""
+    """Plug the concrete parts into the registry (idempotent): the tiny and emoji worlds, and the config schema."""
     from unseen.world import plugin
+    from unseen.world.emoji import plugin as emoji_plugin
 
     plugin.register()
+    emoji_plugin.register()
     config.register()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from unseen import auto, data, ddim, evaluate, geometry, models, prior, sources
+from unseen import auto, data, ddim, evaluate, fewshot, geometry, models, prior, sources
 from unseen.config import unknown_keys
 from unseen.errors import UserError
 
@@ -56,6 +56,7 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
         return
     models.resolve_device(cfg.device)
     evaluate.check(cfg.eval)
+    fewshot.check_lpips(cfg.eval)
     models.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
     if cfg.cache_dir:
         from unseen.output import writable_dir

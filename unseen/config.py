@@ -43,10 +43,11 @@ class TargetConfig:
     name: str = MISSING
     kind: str = "tiny"  # tiny (a built-in domain) | folder (a folder of images)
     domain: Optional[str] = None  # tiny: one of unseen.world.DOMAINS
+    category: Optional[str] = None  # emoji: faces | flags | people | hearts (unseen.world.emoji.data.TARGETS)
     path: Optional[str] = None  # folder: where the images are
     eval_path: Optional[str] = None  # folder: score against this folder instead (e.g. all of FFHQ), references excluded
     num_references: int = 64  # K, the images that are inverted
-    num_eval: int = 256  # held-out images the samples are scored against (never the references)
+    num_eval: Optional[int] = 256  # held-out images the samples are scored against (never the references); null: all
     seed: int = 0  # tiny: image stream; folder: the seeded split into references and held-out images
 
 
@@ -115,6 +116,11 @@ class EvalConfig:
     # Memorisation also in the UNet's middle-block space (one UNet call per sample at t = 0): every model has it.
     unet_memorisation: bool = True
     pr_k: int = 3  # the k of improved precision and recall
+    # The few-shot measures (unseen.fewshot: intra-cluster diversity, nearest-reference copies) are always
+    # computed in the feature space above; in LPIPS too with lpips=true, or null: where its weights are found.
+    lpips: Optional[bool] = False
+    lpips_weights: Optional[str] = None  # torchvision's alexnet-owt-7be5be79.pth (default: torch's hub cache)
+    per_cluster: int = 50  # samples a cluster keeps for its intra-cluster diversity
 
 
 @dataclass

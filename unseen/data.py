@@ -68,13 +68,14 @@ def check(t) -> None:
     """The ``target`` group's values."""
     if t.num_references < 1:
         raise UserError(f"target.num_references must be >= 1, got {t.num_references}")
-    if t.num_eval < 0:
-        raise UserError(f"target.num_eval must be >= 0, got {t.num_eval}")
+    if t.num_eval is not None and t.num_eval < 0:
+        raise UserError(f"target.num_eval must be >= 0 (or null: every image that is not a reference), "
+                        f"got {t.num_eval}")
     if not 0 <= t.seed < 2**32:
         raise UserError(f"target.seed must be in [0, 2**32), got {t.seed}")
 
 
-def check_files(t, num_eval: int, exclude: list[str] = ()) -> None:
+def check_files(t, num_eval: int | None, exclude: list[str] = ()) -> None:
     """Before any work: a folder target's files are there, enough of them, and every chosen image's header
     opens (size within PIL's decompression-bomb limit, at least MIN_SIDE px a side)."""
     if t.kind != "folder":
@@ -87,7 +88,7 @@ def check_files(t, num_eval: int, exclude: list[str] = ()) -> None:
         check_header(f)
 
 
-def folder_split(path: str | None, num_references: int, num_eval: int, seed: int, eval_path: str | None = None,
+def folder_split(path: str | None, num_references: int, num_eval: int | None, seed: int, eval_path: str | None = None,
                  exclude: list[str] = (), quiet: bool = False) -> tuple[list[Path], list[Path]]:
     """The reference and held-out files of a folder target: a seeded split of ``path``; with ``eval_path``, the
     held-out images come from that folder instead (e.g. all of FFHQ), the reference files excluded."""
@@ -102,15 +103,18 @@ def folder_split(path: str | None, num_references: int, num_eval: int, seed: int
 
 
 def load_target(kind: str, num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
-                path: str | None = None, seed: int = 0, num_eval: int = 0, eval_path: str | None = None,
-                exclude: list[str] = ()) -> Target:
-    """The K references (loaded) and ``num_eval`` held-out images (read when scored). Folders: ``folder_split``,
-    never reading ``exclude`` (the run's own output and cache folders) or any earlier run's results."""
+                path: str | None = None, seed: int = 0, num_eval: int | None = 0, eval_path: str | None = None,
+                exclude: list[str] = (), **options) -> Target:
+    """The K references (loaded) and ``num_eval`` held-out images (read when scored; None: every image that is not
+    a reference). Folders: ``folder_split``, never reading ``exclude`` (the run's own output and cache folders) or
+    any earlier run's results. ``options`` (e.g. ``category``, ``cache_dir``) go to a plug-in kind's loader."""
     if num_references < 1:
         raise UserError(f"target.num_references must be >= 1, got {num_references}")
-    if num_eval < 0:
+    if num_eval is not None and num_eval < 0:
         raise UserError(f"target.num_eval must be >= 0, got {num_eval}")
     if kind == "folder":
+        if options.get("category"):
+            raise UserError("target.category is for emoji targets (target=emoji); a folder is one category: drop it")
         refs, held_out = folder_split(path, num_references, num_eval, seed, eval_path, exclude)
         return Target(name, load_images(refs, resolution), [str(f) for f in refs], ImageFiles(held_out, resolution),
                       [str(f) for f in held_out])
@@ -118,7 +122,7 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
         raise UserError(f"target.eval_path is for folder targets; target.kind={kind} has its own held-out images")
     # Any other kind is a plug-in (the tiny world registers "tiny"): same inputs, same Target out.
     return registry.target_loader(kind)(num_references, resolution, name=name, domain=domain, path=path, seed=seed,
-                                        num_eval=num_eval)
+                                        num_eval=num_eval, **options)
 
 
 def _is_run_folder(folder: Path, names: list[str]) -> bool:
@@ -162,14 +166,15 @@ def image_files(path: str | None, key: str = "target.path", exclude: list[str] =
     return files
 
 
-def split_files(files: list[Path], num_references: int, num_eval: int, seed: int, what: str = "the folder"
-                ) -> tuple[list[Path], list[Path]]:
-    """A seeded, disjoint choice of references and held-out evaluation images."""
-    if num_references + num_eval > len(files):
-        raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval} but {what} "
+def split_files(files: list, num_references: int, num_eval: int | None, seed: int, what: str = "the folder"
+                ) -> tuple[list, list]:
+    """A seeded, disjoint choice of references and held-out evaluation images (``num_eval`` None: all the rest)."""
+    if num_references + (num_eval or 0) > len(files):
+        raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval or 0} but {what} "
                         f"holds only {len(files)} images: lower them or add images")
     order = np.random.default_rng(seed).permutation(len(files))
-    refs, held_out = order[:num_references], order[num_references:num_references + num_eval]
+    end = len(files) if num_eval is None else num_references + num_eval
+    refs, held_out = order[:num_references], order[num_references:end]
     return [files[i] for i in sorted(refs)], [files[i] for i in sorted(held_out)]
 
 

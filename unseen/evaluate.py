@@ -98,7 +98,7 @@ def check(e) -> None:
         raise UserError(f"eval.feature must be one of {', '.join(feature_names())} or none, got {e.feature!r}")
     if e.feature == "inception":
         inception_weights(e.inception_weights)
-    for key in ("pr_k", "kid_subset", "kid_subsets", "pixel_samples"):
+    for key in ("pr_k", "kid_subset", "kid_subsets", "pixel_samples", "per_cluster"):
         if e[key] < 1:
             raise UserError(f"eval.{key} must be >= 1, got {e[key]}")
 
@@ -306,6 +306,31 @@ def feature_memorisation(fake: torch.Tensor, ref_features: torch.Tensor, held_fe
     return out
 
 
+GRAIN_DEFINITION = ("mean |4-neighbour Laplacian| over every interior pixel and channel of an image in [-1, 1]; "
+                    "ratio = the samples' mean over the held-out images' mean (1: as smooth as real images)")
+
+
+def grain(images: torch.Tensor) -> torch.Tensor:
+    """Per-image high-frequency energy: the mean absolute response of the 3x3 Laplacian (GRAIN_DEFINITION).
+    Speckle raises it everywhere; a real image's edges raise it only along them."""
+    x = ((images.double().clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1  # as the PNG holds it, like real images
+    lap = 4 * x[..., 1:-1, 1:-1] - x[..., :-2, 1:-1] - x[..., 2:, 1:-1] - x[..., 1:-1, :-2] - x[..., 1:-1, 2:]
+    return lap.abs().flatten(1).mean(1)
+
+
+def grain_ratio(fake: torch.Tensor, real: torch.Tensor, seed: int = 0, rounds: int = 1000) -> dict:
+    """``grain`` of the samples over that of the held-out images, with a bootstrap 95% interval (both sets
+    resampled with replacement)."""
+    fake, real = fake.double(), real.double()
+    gen = torch.Generator().manual_seed(seed)
+    boot = torch.stack([fake[torch.randint(len(fake), (len(fake),), generator=gen)].mean()
+                        / real[torch.randint(len(real), (len(real),), generator=gen)].mean() for _ in range(rounds)])
+    low, high = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=boot.dtype)).tolist()
+    return {"ratio": float(fake.mean() / real.mean()), "interval_95": [low, high], "samples": float(fake.mean()),
+            "held_out": float(real.mean()), "num_samples": len(fake), "num_held_out": len(real),
+            "definition": GRAIN_DEFINITION}
+
+
 def first_images(images, n: int) -> torch.Tensor:
     """The first ``n`` of a tensor of images or of an ``ImageFiles`` set (read as far as needed)."""
     if isinstance(images, torch.Tensor):
@@ -326,20 +351,26 @@ class SampleScores:
     N x (feature dim + 1) numbers plus ``keep`` images, whatever N is."""
 
     def __init__(self, refs: torch.Tensor, net: "FeatureNetwork | None" = None, scorer=None, keep: int = 512,
-                 unet_net: "FeatureNetwork | None" = None):
+                 unet_net: "FeatureNetwork | None" = None, clusters: list = ()):
         self.refs, self.net, self.scorer, self.keep = refs.reshape(len(refs), -1), net, scorer, keep
+        # few-shot clusters (unseen.fewshot.Clusters), each fed the samples' features or the images themselves
+        self.clusters = list(clusters)
         self.unet_net = unet_net  # the UNet's middle block, for memorisation in a space every model has
         self.count, self.nearest, self.features, self.kept, self.unet_features = 0, [], [], [], []
+        self.grain: list[torch.Tensor] = []  # every sample's, for the grain ratio
         self.domain_counts: dict[str, float] = {}
 
     def add(self, images: torch.Tensor) -> None:
         """The next chunk of samples, in the run's order."""
         images = images.float()
         self.nearest.append(nearest_distances(images.reshape(len(images), -1), self.refs))
+        self.grain.append(grain(images))
         if self.net is not None:
             self.features.append(self.net(images))
         if self.unet_net is not None:
             self.unet_features.append(self.features[-1] if self.unet_net is self.net else self.unet_net(images))
+        for c in self.clusters:
+            c.add(self.features[-1] if c.space != "lpips" else images)
         if self.scorer is not None and len(images):
             for name, rate in self.scorer(images).items():
                 self.domain_counts[name] = self.domain_counts.get(name, 0.0) + rate * len(images)
@@ -351,15 +382,18 @@ class SampleScores:
     def state(self) -> dict:
         """What another rank needs to merge (``merge``): small next to the samples."""
         return {"count": self.count, "nearest": self.nearest, "features": self.features, "kept": self.kept,
-                "domain_counts": self.domain_counts, "unet_features": self.unet_features}
+                "domain_counts": self.domain_counts, "unet_features": self.unet_features, "grain": self.grain,
+                "clusters": [c.state() for c in self.clusters]}
 
     def merge(self, states: list[dict]) -> "SampleScores":
         """The scores of every rank's chunks, in rank (= sample) order."""
-        merged = SampleScores(self.refs, self.net, self.scorer, self.keep, self.unet_net)
+        merged = SampleScores(self.refs, self.net, self.scorer, self.keep, self.unet_net,
+                              [c.merge([s["clusters"][i] for s in states]) for i, c in enumerate(self.clusters)])
         for s in states:
             merged.count += s["count"]
             merged.unet_features += s["unet_features"]
             merged.nearest += s["nearest"]
+            merged.grain += s["grain"]
             merged.features += s["features"]
             for k in s["kept"]:
                 room = merged.keep - sum(len(x) for x in merged.kept)

@@ -50,6 +50,16 @@ FIELDS: dict[str, tuple] = {
     "memorised_feature_space": ("memorisation", "feature", "space"),
     "memorised_unet": ("memorisation", "unet", "fraction_below_0.5"),
     "memorised_unet_held_out": ("memorisation", "unet", "held_out_fraction_below_0.5"),
+    "intra_cluster": ("fewshot", "feature", "intra_cluster_diversity"),
+    "intra_cluster_std": ("fewshot", "feature", "intra_cluster_diversity_std"),
+    "copies": ("fewshot", "feature", "copies"),
+    "fewshot_space": ("fewshot", "feature", "space"),
+    "intra_lpips": ("fewshot", "lpips", "intra_cluster_diversity"),
+    "intra_lpips_std": ("fewshot", "lpips", "intra_cluster_diversity_std"),
+    "copies_lpips": ("fewshot", "lpips", "copies"),
+    "grain": ("grain", "ratio"),
+    "grain_low": ("grain", "interval_95", 0),
+    "grain_high": ("grain", "interval_95", 1),
     "prior_kind": ("prior", "kind"),
     "prior_mean_norm": ("prior", "mean_norm"),
     "prior_std": ("prior", "std_mean"),
@@ -74,7 +84,8 @@ FIELDS: dict[str, tuple] = {
 # Written only by some runs: auto by experiment=auto, moved_median by geometry=optimize, the prior's extras by
 # pca / mixture / symmetries; the rest by every run with a prior source, a scorer and reconstruction.
 OPTIONAL = {"auto_chosen", "auto_t_M", "auto_candidates", "auto_fitting", "auto_validation", "moved_median",
-            "prior_explained", "prior_components", "prior_symmetries"}
+            "prior_explained", "prior_components", "prior_symmetries", "intra_lpips", "intra_lpips_std",
+            "copies_lpips"}
 
 
 def get(metrics: dict, name: str, default: Any = None) -> Any:

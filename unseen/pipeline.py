@@ -150,7 +150,8 @@ def _denoise(job: _Job, grid: list[int], drawn: LatentFile, mine: slice, staging
     cfg = job.cfg
     log.info("generating %d samples from %s latents", cfg.sampler.count, cfg.sampler.source)
     scores = SampleScores(job.target.images, job.scorers.net, job.target.scorer,
-                          keep=max(64, cfg.eval.pixel_samples), unet_net=job.scorers.unet)
+                          keep=max(64, cfg.eval.pixel_samples), unet_net=job.scorers.unet,
+                          clusters=st.clusters(cfg, job.target, job.scorers))
     with job.stages.stage("generate", job.loaded.predictor):
         scores = st.denoise(cfg, job.loaded.predictor, drawn, mine, grid, staging / "samples", job.dist, scores)
     if job.dist.active:  # rank 0 reports the UNet work of every rank

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from unseen.errors import UserError
 
-# kind -> loader(num_references, resolution, *, name, domain, path, seed, num_eval, eval_path) -> data.Target
+# kind -> loader(num_references, resolution, *, name, domain, path, seed, num_eval, category, cache_dir) -> data.Target
 _TARGET_KINDS: dict[str, Callable[..., Any]] = {}
 # name -> a diffusers folder (unet/, scheduler/)
 _BUILTIN_MODELS: dict[str, Path] = {}

@@ -10,7 +10,7 @@ def summary(metrics: dict, output_dir: str) -> str:
     lines = [f"unseen: {get(m, 'model')} -> {get(m, 'target')}  (source {get(m, 'source')}, t_M {get(m, 't_M')}, "
              f"{get(m, 'inversion_steps')} inversion / {get(m, 'generation_steps') - 1} generation steps, "
              f"seed {get(m, 'seed')}, {get(m, 'device')})"]
-    for section in (_reconstruction, _auto, _prior, _geometry, _rates, _fid, _precision, _memorisation):
+    for section in (_reconstruction, _auto, _prior, _geometry, _rates, _fid, _precision, _memorisation, _fewshot):
         lines += section(m)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in get(m, "stage_seconds").items())
     lines.append(f"  time                         {get(m, 'seconds'):.1f}s ({stages}); {unet_evaluations(m):,} UNet "
@@ -80,6 +80,16 @@ def _precision(m: dict) -> list[str]:
             f"(k = {get(m, 'pr_k')}, {get(m, 'feature')} features)"]
 
 
+def _fewshot(m: dict) -> list[str]:
+    lines = []
+    for space, intra, std, copies in [(get(m, "fewshot_space"), "intra_cluster", "intra_cluster_std", "copies"),
+                                      ("lpips", "intra_lpips", "intra_lpips_std", "copies_lpips")]:
+        if get(m, intra) is not None:
+            lines.append(f"  few-shot ({space})".ljust(31) + f"intra-cluster diversity {get(m, intra):.3f} +- "
+                         f"{get(m, std):.3f}, nearest-reference copies {get(m, copies):.1%}")
+    return lines
+
+
 def _memorisation(m: dict) -> list[str]:
     if get(m, "memorised_pixel") is None:
         return []
@@ -91,6 +101,10 @@ def _memorisation(m: dict) -> list[str]:
         held = get(m, name + "_held_out")
         parts.append(f"{label} {get(m, name):.0%}" + (f" (held-out {held:.0%})" if held is not None else ""))
     ratios = [f"{s} {get(m, 'diversity_' + s):.2f}" for s in ("pixel", "feature") if get(m, "diversity_" + s) is not None]
-    return ["  memorisation (< 0.5 NN)      " + ", ".join(parts),
-            "  diversity / held-out's       " + (", ".join(ratios) if ratios else
-                                                 f"pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images)")]
+    lines = ["  memorisation (< 0.5 NN)      " + ", ".join(parts),
+             "  diversity / held-out's       " + (", ".join(ratios) if ratios else
+                                                  f"pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images)")]
+    if get(m, "grain") is not None:
+        lines.append(f"  grain / held-out's           {get(m, 'grain'):.2f} [95% {get(m, 'grain_low'):.2f}-"
+                     f"{get(m, 'grain_high'):.2f}]  (mean |Laplacian|; 1 = as smooth as the real images)")
+    return lines

@@ -17,10 +17,10 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from unseen import ddim
+from unseen import ddim, fewshot
 from unseen import evaluate as ev
 from unseen.cache import invert_run
-from unseen.data import Target, load_target as _load_target
+from unseen.data import Target, batches, load_target as _load_target
 from unseen.distributed import SINGLE, Dist, local_device
 from unseen.errors import UserError
 from unseen.images import psnr, to_uint8
@@ -87,7 +87,8 @@ def load_target(cfg: DictConfig, resolution: int) -> Target:
     num_eval = t.num_eval if cfg.eval.feature != "none" else 0
     return _load_target(t.kind, t.num_references, resolution, name=t.name, domain=t.domain, path=t.path,
                         seed=t.seed, num_eval=num_eval, eval_path=t.eval_path,
-                        exclude=[p for p in (cfg.output_dir, cfg.cache_dir) if p])
+                        exclude=[p for p in (cfg.output_dir, cfg.cache_dir) if p], category=t.category,
+                        cache_dir=cfg.cache_dir)
 
 
 @dataclass
@@ -97,6 +98,7 @@ class Scorers:
 
     net: ev.FeatureNetwork | None
     unet: ev.FeatureNetwork | None
+    lpips: fewshot.Pairwise | None = None  # LPIPS between images, for the few-shot measures
 
 
 def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
@@ -114,7 +116,21 @@ def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
     if e.unet_memorisation:
         unet = net if e.feature == "unet" else ev.feature_network("unet", loaded.device, unet=model.unet,
                                                                   model_identity=model.identity)
-    return Scorers(net, unet)
+    weights = fewshot.check_lpips(e)
+    if weights is None and e.lpips is None:
+        log.info("LPIPS: no %s found (eval.lpips_weights): the few-shot measures are in the %s space only",
+                 fewshot.ALEXNET_FILE, e.feature)
+    return Scorers(net, unet, fewshot.lpips_pairwise(weights, loaded.device) if weights else None)
+
+
+def clusters(cfg: DictConfig, target: Target, sc: Scorers) -> list[fewshot.Clusters]:
+    """The few-shot clusters the samples are assigned to: in the feature space, and in LPIPS where it is on."""
+    out = []
+    if sc.net is not None:
+        out.append(fewshot.Clusters(sc.net(target.images), fewshot.euclidean, cfg.eval.feature, cfg.eval.per_cluster))
+    if sc.lpips is not None:
+        out.append(fewshot.Clusters(target.images, sc.lpips, "lpips", cfg.eval.per_cluster))
+    return out
 
 
 @dataclass
@@ -202,6 +218,9 @@ def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Score
         div["held_out_pixel"] = ev.mean_pairwise_distance(held)
         div["pixel_ratio"] = div["pixel"] / div["held_out_pixel"]
         mem["held_out_fraction_below_0.5"] = ev.memorisation(held, refs)["fraction_below_0.5"]
+    if len(target.eval_images) >= 2:  # every held-out image: grain is a mean, cheap at any count
+        real_grain = torch.cat([ev.grain(b) for b in batches(target.eval_images, 256)])
+        out["grain"] = ev.grain_ratio(torch.cat(scores.grain), real_grain, cfg.seed)
     if sc.net is not None:
         real = ev.cached_features(sc.net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
@@ -215,6 +234,8 @@ def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Score
     if sc.unet is not None:
         mem["unet"] = {"space": "unet", **ev.feature_memorisation(torch.cat(scores.unet_features), sc.unet(refs),
                                                                  sc.unet(held) if len(held) else None)}
+    if scores.clusters:
+        out["fewshot"] = {c.space if c.space == "lpips" else "feature": c.result() for c in scores.clusters}
     if target.scorer is not None:
         out["domain_rates"] = domain_rates(scores, target.domain)
     return out

@@ -33,7 +33,14 @@ def domain_rates(images: torch.Tensor) -> dict[str, float]:
 
 
 def load_tiny_target(num_references: int, resolution: int, *, name: str = "target", domain: str | None = None,
-                     path: str | None = None, seed: int = 0, num_eval: int = 0) -> Target:
+                     path: str | None = None, seed: int = 0, num_eval: int | None = 0, category: str | None = None,
+                     cache_dir: str | None = None) -> Target:
+    if category:
+        raise UserError("target.category is for emoji targets (target=emoji); tiny-world targets name a "
+                        "target.domain: drop target.category")
+    if num_eval is None:
+        raise UserError("target.num_eval=null (every other image) needs a finite image set; the tiny world draws "
+                        "without end: give a count (target.num_eval=256)")
     if domain not in domains.DOMAINS:
         raise UserError(f"target.domain {domain!r} is not a tiny-world domain; choose one of "
                         f"{', '.join(domains.DOMAINS)}")

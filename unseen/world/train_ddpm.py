@@ -81,21 +81,26 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(args: argparse.Namespace) -> None:
+def train(args: argparse.Namespace, data=None, unet_factory=None) -> None:
+    """Train (or resume) into ``args.out``. ``data(step) -> x0`` gives batch ``step`` (the tiny world's domain by
+    default) and ``unet_factory()`` a fresh UNet: the emoji world passes its own."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
-    unet, scheduler = make_unet(args.width), make_scheduler()
+    data = data or (lambda k: batch(args.domain, k, args.batch, args.seed))
+    unet_factory = unet_factory or (lambda: make_unet(args.width))
+    device = torch.device(getattr(args, "device", "cpu"))
+    unet, scheduler = unet_factory().to(device), make_scheduler()
     ema = EMAModel(unet.parameters(), decay=args.ema_decay, use_ema_warmup=True, power=0.75)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt_path = out / "checkpoint.pt"
     step, losses = 0, []
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, weights_only=False, map_location=device)
         unet.load_state_dict(ckpt["unet"])
         opt.load_state_dict(ckpt["opt"])
         ema.load_state_dict(ckpt["ema"])
-        torch.set_rng_state(ckpt["rng"])
+        torch.set_rng_state(ckpt["rng"].cpu())
         step, losses = ckpt["step"], ckpt["losses"]
         log.info("resumed from %s at step %d", ckpt_path, step)
     log.info("UNet with %.2f M parameters, %d steps of batch %d", sum(p.numel() for p in unet.parameters()) / 1e6,
@@ -104,7 +109,7 @@ def train(args: argparse.Namespace) -> None:
     def checkpoint() -> None:
         _atomic_save({"unet": unet.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
                       "rng": torch.get_rng_state(), "step": step, "losses": losses}, ckpt_path)
-        shadow = make_unet(args.width)
+        shadow = unet_factory()
         ema.copy_to(shadow.parameters())
         save_model(shadow, scheduler, out / "ema", {"step": step, "loss_last_500": _recent(losses),
                                                     "training": _training_args(args)})
@@ -112,7 +117,7 @@ def train(args: argparse.Namespace) -> None:
     unet.train()
     tick = time.time()
     while step < args.steps:
-        losses.append(_step(unet, scheduler, opt, ema, args, step))
+        losses.append(_step(unet, scheduler, opt, ema, args, step, data(step).to(device)))
         step += 1
         if step % args.log_every == 0:
             rate = args.log_every / (time.time() - tick)
@@ -125,11 +130,11 @@ def train(args: argparse.Namespace) -> None:
     log.info("done: %d steps, final loss %.4f", step, _recent(losses))
 
 
-def _step(unet, scheduler, opt, ema, args: argparse.Namespace, step: int) -> float:
-    """One optimizer step on a fresh batch of the domain; returns its loss."""
-    x0 = batch(args.domain, step, args.batch, args.seed)
-    noise = torch.randn_like(x0)
-    t = sample_timesteps(x0.shape[0], scheduler.config.num_train_timesteps, args.high_t_fraction)
+def _step(unet, scheduler, opt, ema, args: argparse.Namespace, step: int, x0: torch.Tensor) -> float:
+    """One optimizer step on the batch ``x0`` at ``step``; returns its loss. Noise and t are drawn on the CPU
+    generator, so a run resumed from its checkpoint draws what an uninterrupted one would."""
+    noise = torch.randn(x0.shape).to(x0.device)
+    t = sample_timesteps(x0.shape[0], scheduler.config.num_train_timesteps, args.high_t_fraction).to(x0.device)
     loss = torch.nn.functional.mse_loss(unet(scheduler.add_noise(x0, noise, t), t).sample, noise)
     for group in opt.param_groups:
         group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
@@ -159,7 +164,7 @@ def save_model(unet: UNet2DModel, scheduler: DDPMScheduler, folder: Path, stats:
 
 def _training_args(args: argparse.Namespace) -> dict:
     keys = ("domain", "steps", "batch", "lr", "warmup", "width", "ema_decay", "high_t_fraction", "seed")
-    return {k: getattr(args, k) for k in keys}
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 
 def export(run_dir: Path, args: argparse.Namespace) -> None:

@@ -1,0 +1,181 @@
+"""The emoji world without the network: a package folder made here from 22 real emoji.json rows
+(tests/fixtures/emoji_rows.json) and images drawn by the test."""
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unseen.errors import UserError
+from unseen.world.emoji import data
+from unseen.world.emoji.plugin import load_emoji_target
+from unseen.world.emoji.train import Batches
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = json.loads((ROOT / "tests" / "fixtures" / "emoji_rows.json").read_text())
+
+
+def _draw(i: int, vendor: str) -> Image.Image:
+    """A coloured disc on a transparent 64 px canvas, different for each row and vendor."""
+    rng = np.random.default_rng([i, data.VENDORS.index(vendor)])
+    arr = np.zeros((64, 64, 4), np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    inside = (yy - 32) ** 2 + (xx - 32) ** 2 < (10 + 3 * (i % 6)) ** 2
+    arr[inside, :3] = rng.integers(0, 256, 3)
+    arr[inside, 3] = 255
+    return Image.fromarray(arr, "RGBA")
+
+
+def make_packages(root: Path) -> Path:
+    """root/<package>/package/{emoji.json, img/<vendor>/64/*.png} for both vendors, as npm unpacks them."""
+    for vendor, (name, _) in data.PACKAGES.items():
+        pkg = root / name / "package"
+        (pkg / "img" / vendor / "64").mkdir(parents=True)
+        (pkg / "emoji.json").write_text(json.dumps(ROWS))
+        for i, row in enumerate(ROWS):
+            _draw(i, vendor).save(pkg / "img" / vendor / "64" / row["image"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> Path:
+    return make_packages(tmp_path_factory.mktemp("emoji"))
+
+
+def test_categories_of_real_rows():
+    got = {r["short_name"]: data.category(r) for r in ROWS}
+    assert got["grinning"] == got["confused"] == "faces"
+    assert got["japanese_ogre"] is None  # face-costume is not a face target
+    assert got["eye-in-speech-bubble"] is None and got["skin-tone-2"] is None
+    assert got["love_letter"] == got["heartbeat"] == "hearts"
+    assert got["flag-ac"] == "flags" and got["boy"] == "people"
+    assert [got[n] for n in ("seedling", "hotdog", "school_satchel", "cyclone", "mahjong", "hash")] == \
+        ["animals", "food", "objects", "travel", "activities", "symbols"]
+
+
+def test_items_and_images(packages):
+    folders = data.folders(None, packages)
+    faces = data.items(folders, ("faces",))
+    assert len(faces) == 2 * 5 and {it.vendor for it in faces} == {"google", "twitter"}
+    base = data.items(folders, tuple(data.BASE_CLASSES.values()))
+    assert len(base) == 2 * 7 and not {it.cls for it in base} & set(data.TARGETS)
+    arr = data.read(folders, faces[:1], 32)
+    assert arr.shape == (1, 32, 32, 3) and arr.dtype == np.uint8
+    assert (arr[0, 0, 0] == 255).all()  # transparent corner composited on white, not black
+
+
+def test_target_split(packages):
+    t = load_emoji_target(4, 32, path=str(packages), category="faces", num_eval=None, seed=3)
+    assert t.images.shape == (4, 3, 32, 32) and len(t.eval_ids) == 6  # every other face
+    assert not set(t.ids) & set(t.eval_ids) and t.domain == "faces"
+    again = load_emoji_target(4, 32, path=str(packages), category="faces", num_eval=2, seed=3)
+    assert again.ids == t.ids and len(again.eval_ids) == 2  # the references do not depend on num_eval
+    assert load_emoji_target(4, 32, path=str(packages), category="faces", seed=4).ids != t.ids
+    assert torch.equal(t.images, load_emoji_target(4, 32, path=str(packages), category="faces", seed=3).images)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"category": "cats"}, "target.category must be one of faces, flags"),
+    ({"category": None}, "target.category must be one of"),
+    ({"category": "faces", "domain": "disks"}, "target.domain is for the tiny world"),
+    ({"category": "hearts", "num_eval": 1}, "holds only 4 images"),
+])
+def test_target_errors(packages, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        load_emoji_target(4, 32, path=str(packages), **kwargs)
+
+
+def test_too_large_resolution(packages):
+    with pytest.raises(UserError, match="at most 64 px"):
+        load_emoji_target(4, 128, path=str(packages), category="faces")
+
+
+def _tgz(src: Path, dest: Path) -> Path:
+    with tarfile.open(dest, "w:gz") as tar:
+        tar.add(src, arcname="package")
+    return dest
+
+
+def test_tarball_checked_by_sha256(packages, tmp_path):
+    name = data.PACKAGES["google"][0]
+    _tgz(packages / name / "package", tmp_path / f"{name}-{data.VERSION}.tgz")
+    with pytest.raises(UserError, match="sha256 differs"):
+        data.package("google", tmp_path / "cache", tmp_path)
+
+
+def test_tarball_unpacked_into_cache(packages, tmp_path, monkeypatch):
+    name = data.PACKAGES["twitter"][0]
+    tgz = _tgz(packages / name / "package", tmp_path / f"{name}-{data.VERSION}.tgz")
+    monkeypatch.setitem(data.PACKAGES, "twitter", (name, data.sha256(tgz)))
+    folder = data.package("twitter", tmp_path / "cache", tmp_path)
+    assert folder == tmp_path / "cache" / "emoji" / f"{name}-{data.VERSION}" / "package"
+    assert (folder / "emoji.json").is_file() and len(list((folder / "img" / "twitter" / "64").iterdir())) == 22
+    assert data.package("twitter", tmp_path / "cache") == folder  # found in the cache next time, no npm
+
+
+def test_no_npm_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(data.shutil, "which", lambda _: None)
+    with pytest.raises(UserError, match="npm is not installed.*target.path"):
+        data.package("google", tmp_path)
+
+
+def test_registry_unreachable_is_one_clear_error(tmp_path, monkeypatch):
+    def failing(*a, **k):
+        return subprocess.CompletedProcess(a, 1, "", "npm error code E404\nnpm error 404 Not Found")
+    monkeypatch.setattr(data.shutil, "which", lambda _: "/usr/bin/npm")
+    monkeypatch.setattr(data.subprocess, "run", failing)
+    with pytest.raises(UserError, match=r"npm pack emoji-datasource-google@16.0.0 failed \(npm error 404 Not Found\)"):
+        data.package("google", tmp_path)
+    assert not list((tmp_path / "emoji").iterdir())  # nothing half-fetched left behind
+
+
+def test_path_without_packages(tmp_path):
+    with pytest.raises(UserError, match="holds neither"):
+        data.package("google", None, tmp_path)
+
+
+def test_training_batches_are_a_function_of_the_step():
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    a, b = Batches(images, 4, seed=1), Batches(images, 4, seed=1)
+    assert torch.equal(a(7), b(7)) and not torch.equal(a(7), a(8))
+    # one epoch of batches 0..4 (20 draws, 10 images) shows every image twice, flipped or not
+    flat = torch.cat([a(k) for k in range(5)])
+    src = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    seen = [min(int((x - s).abs().sum() < 1e-6) + int((x - s.flip(-1)).abs().sum() < 1e-6), 1)
+            for x in flat for s in src]
+    assert sum(seen) >= 20
+
+
+def test_config_chooses_the_worlds_eval():
+    from unseen.config import compose
+
+    assert compose(["target=emoji"]).eval.feature == "emoji"
+    assert compose(["target=emoji", "eval=unet"]).eval.feature == "unet"  # the command line wins
+    assert compose([]).eval.feature == "domain"
+    cfg = compose(["model=emoji_ddpm", "target=emoji", "target.category=flags", "experiment=fewshot"])
+    assert (cfg.target.num_references, cfg.target.num_eval, cfg.sampler.count) == (10, None, 5000)
+    assert cfg.target.category == "flags" and cfg.eval.lpips is None
+
+
+def test_run_on_a_made_package(packages, tmp_path):
+    """The whole job on the made package (tiny_ddpm: the test must not need emoji_ddpm's training), unet
+    features: the few-shot section, the grain ratio and split.json's references are written."""
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "target=emoji", f"target.path={packages}",
+                           "target.num_references=4", "target.category=faces", "eval=unet", "sampler.count=8",
+                           "mixing.t_M=100", "mixing.reconstruct=0", "logger=none", "progress=false",
+                           f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={out}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    m = json.loads((out / "metrics.json").read_text())
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["references"]) == 4 and all(r.split("/")[0] in data.VENDORS for r in split["references"])
+    assert m["fid_kid"]["num_real"] == 6 and m["fewshot"]["feature"]["num_clusters"] == 4
+    assert m["grain"]["num_held_out"] == 6 and m["grain"]["num_samples"] == 8
