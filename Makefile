@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SHELL  := /bin/bash
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-slow bench tiny-world clean
+.PHONY: help setup demo test test-slow bench tiny-world emoji-world clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -37,6 +37,13 @@ tiny-world: setup ## retrain the shipped tiny-world classifier and DDPM (hours o
 	$(BIN)/python -m unseen.world.train_ddpm --out runs/tiny_ddpm
 	$(BIN)/python -m unseen.world.train_ddpm --out runs/tiny_ddpm --export
 	$(BIN)/python -m unseen.world.evaluate
+
+emoji-world: setup ## retrain the emoji world's classifier and emoji_ddpm (artwork fetched by npm; hours on 2 cores, resumable; on a GPU when one is there)
+	$(BIN)/python -m unseen.world.emoji.classifier --out runs/emoji_classifier
+	$(BIN)/python -m unseen.world.emoji.classifier --out runs/emoji_classifier --export
+	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm
+	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm --export
+	$(BIN)/python -m unseen.world.emoji.evaluate
 
 clean: ## remove the virtual environment, run outputs and caches
 	rm -rf $(VENV) outputs multirun .pytest_cache *.egg-info

@@ -42,6 +42,8 @@ COLUMNS = [  # (column, the metrics schema's field (unseen.metrics), format)
     ("memorised_feature", "memorised_feature", ".2f"),
     ("memorised_unet", "memorised_unet", ".2f"),
     ("grain", "grain", ".2f"),
+    ("grain_low", "grain_low", ".2f"),
+    ("grain_high", "grain_high", ".2f"),
     ("acceptance", "acceptance", ".3f"),
     ("samples", "samples", "d"),
     ("unet_evaluations", None, ",d"),

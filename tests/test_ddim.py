@@ -197,3 +197,27 @@ def test_stochastic_step_matches_diffusers_eta(random_unet, alphas_cumprod):
                                              torch.Generator().manual_seed(a))
             theirs = fwd.step(eps.float(), a, x, eta=eta, variance_noise=noise.float()).prev_sample
             torch.testing.assert_close(ours.float(), theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_stochastic_tail_is_deterministic_until_eta_from(random_unet, alphas_cumprod):
+    """eta_from = 40 on the grid 0, 20, ..., 100: the steps from 100, 80 and 60 are DDIM's, those from 40 and 20
+    and the last one are stochastic, drawing from the generator in that order."""
+    predictor = _predictor(random_unet, alphas_cumprod)
+    z = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    grid = list(range(0, 101, 20))
+    got = ddim.generate(predictor, z, grid, eta=1.0, generator=torch.Generator().manual_seed(5), eta_from=40)
+    x, gen = z.double(), torch.Generator().manual_seed(5)
+    for a, b in zip([100, 80, 60, 40, 20, 0], [80, 60, 40, 20, 0, -1]):
+        step = ddim.stochastic_ddim_step if a <= 40 else ddim.ddim_step
+        args = (x, predictor(x, a), predictor.alpha_bar(a), predictor.alpha_bar(b))
+        x = step(*args, 1.0, gen) if a <= 40 else step(*args)
+    assert torch.equal(got, x.float())
+    assert not torch.equal(got, ddim.generate(predictor, z, grid))
+
+
+def test_renoise_is_the_forward_process():
+    x0 = torch.rand(3, 3, 4, 4, dtype=torch.float64)
+    assert torch.equal(ddim.renoise(x0, 1.0, torch.Generator().manual_seed(0)), x0)
+    got = ddim.renoise(x0, 0.36, torch.Generator().manual_seed(1))
+    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert torch.allclose(got, 0.6 * x0 + 0.8 * eps)

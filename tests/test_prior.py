@@ -61,3 +61,26 @@ def test_draws_are_reproducible_and_truncate_to_the_span(latents):
 def test_too_few_references_or_an_unknown_kind(latents, variance, k, match):
     with pytest.raises(ValueError, match=match):
         fit_prior(latents[:k], variance, components=16)
+
+
+def test_mixture_with_a_pca_kernel_moves_references_only_along_their_principal_directions():
+    """Each draw (before its norm is put back) = its reference + a combination of the first k principal
+    directions: nothing is left orthogonal to span(reference, directions), i.e. no per-pixel noise is added."""
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(12, 3, 4, 4, generator=g, dtype=torch.float64)
+    prior = fit_prior(latents, "mixture", components=4, bandwidth=1.5, kernel="pca")
+    z = draw(prior, 50, torch.Generator().manual_seed(1))
+    centred = latents.reshape(12, -1) - latents.reshape(12, -1).mean(0)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    assert torch.allclose(prior.basis_std, 1.5 * s[:4] / 11 ** 0.5)
+    flat = latents.reshape(12, -1)
+    picked = torch.randint(12, (50,), generator=torch.Generator().manual_seed(1))  # draw's first use of the stream
+    for row, j in zip(z, picked.tolist()):
+        q, _ = torch.linalg.qr(torch.cat([flat[j:j + 1], vh[:4]]).T)
+        assert (row - q @ (q.T @ row)).norm() < 1e-9 * row.norm()
+        assert row.norm() == pytest.approx(float(flat[j].norm()))  # back on its reference's sphere
+    with pytest.raises(ValueError, match="needs at least 5 references"):
+        fit_prior(latents[:4], "mixture", components=4, kernel="pca")
+    zero = draw(fit_prior(latents, "mixture", components=4, bandwidth=0, kernel="pca"), 5,
+                torch.Generator().manual_seed(2))
+    assert all(any(torch.allclose(r, l) for l in latents.reshape(12, -1)) for r in zero)

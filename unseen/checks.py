@@ -64,7 +64,7 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
         writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir (set by $UNSEEN_CACHE)")
     out = output_dir or OmegaConf.select(cfg, "output_dir", throw_on_resolution_failure=False)
     num_eval = cfg.target.num_eval if cfg.eval.feature != "none" else 0
-    data.check_files(cfg.target, num_eval, [p for p in (out, cfg.cache_dir) if p])
+    data.check_files(cfg.target, num_eval, [p for p in (out, cfg.cache_dir) if p], cfg.cache_dir)
     if out:
         check_room(cfg, Path(out))
 

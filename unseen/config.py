@@ -70,6 +70,9 @@ class PriorConfig:
     floor: float = 1e-4  # smallest std of diagonal / residual parts
     truncate: bool = False  # clamp draws to the references' per-dimension span
     bandwidth: float = 1.0  # mixture only: each component's std in units of the references' residual std
+    # mixture only: a component's shape, isotropic (every dimension) or pca (along the references' first
+    # `components` principal directions only: no per-pixel noise is added to a latent that holds its own)
+    kernel: str = "isotropic"
     # Orthogonal transforms the domain is declared to have (unseen.symmetry), applied to every draw:
     # shift | hflip | vflip | rot90 | hue. Empty for aligned domains (faces).
     symmetries: list[str] = field(default_factory=list)
@@ -100,6 +103,10 @@ class SamplerConfig:
     # pure noise, where x0_hat divides eps's error by sqrt(alpha_bar[T-1]) ~ 0.006); off for the method.
     clip_x0: bool = False
     eta: float = 0.0  # > 0: stochastic DDIM generation (the paper's first code); 0: the method's deterministic one
+    eta_from: Optional[int] = None  # eta only on the steps from t <= eta_from (a stochastic tail); null: every step
+    # > 0: finished samples are renoised to this t (fresh noise) and denoised again on the grid: a clean-up of
+    # high-frequency residue (it must lie on the generation grid and below t_M)
+    cleanup_t: int = 0
     paper_points: int = 20  # source paper: slerp points per (reference, prior draw) pair
 
 

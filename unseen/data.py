@@ -75,13 +75,17 @@ def check(t) -> None:
         raise UserError(f"target.seed must be in [0, 2**32), got {t.seed}")
 
 
-def check_files(t, num_eval: int | None, exclude: list[str] = ()) -> None:
+def check_files(t, num_eval: int | None, exclude: list[str] = (), cache_dir: str | None = None) -> None:
     """Before any work: a folder target's files are there, enough of them, and every chosen image's header
-    opens (size within PIL's decompression-bomb limit, at least MIN_SIDE px a side)."""
+    opens (size within PIL's decompression-bomb limit, at least MIN_SIDE px a side); a plug-in kind's own
+    check (registry.target_check), e.g. the emoji world's category and packages."""
     if t.kind != "folder":
         if t.eval_path:
             raise UserError(f"target.eval_path is for folder targets; target.kind={t.kind} has its own held-out "
                             f"images: drop target.eval_path")
+        check = registry.target_check(t.kind)
+        if check is not None:
+            check(t, cache_dir)
         return
     refs, held_out = folder_split(t.path, t.num_references, num_eval, t.seed, t.eval_path, exclude, quiet=True)
     for f in [*refs, *held_out]:

@@ -190,20 +190,29 @@ def invert(model: NoisePredictor, x0: torch.Tensor, grid: list[int], progress: b
 
 
 def generate(model: NoisePredictor, z: torch.Tensor, grid: list[int], progress: bool = False,
-             clip_x0: bool = False, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+             clip_x0: bool = False, eta: float = 0.0, generator: torch.Generator | None = None,
+             eta_from: int | None = None) -> torch.Tensor:
     """Denoise latents at time grid[-1] down the grid and then to the clean image (alpha_bar = 1).
 
     ``eta`` > 0 is the stochastic DDIM of Song et al. (eq. 12; eta = 1: DDPM's posterior variance), which the
-    paper's first code used: fresh noise from ``generator`` at every step. The method itself is eta = 0."""
+    paper's first code used: fresh noise from ``generator`` at every step. The method itself is eta = 0.
+    ``eta_from``: only the steps that start at t <= eta_from are stochastic (a stochastic tail; None: all)."""
     _check_grid(grid, model.num_train_timesteps)
     x = z.to(torch.float64).contiguous()
     times = grid[::-1] + [-1]
     for a, b in tqdm(list(zip(times[:-1], times[1:])), desc="generate", disable=not progress, leave=False):
-        if eta > 0:
+        if eta > 0 and (eta_from is None or a <= eta_from):
             x = stochastic_ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b), eta, generator, clip_x0)
         else:
             x = ddim_step(x, model(x, a), model.alpha_bar(a), model.alpha_bar(b), clip_x0)
     return x.float()
+
+
+def renoise(x0: torch.Tensor, alpha_bar: float, generator: torch.Generator) -> torch.Tensor:
+    """x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps with fresh eps: the forward process in one jump."""
+    eps = torch.randn(x0.shape, generator=generator, dtype=torch.float64).to(x0.device)
+    ab = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    return ab.sqrt() * x0.to(torch.float64) + (1 - ab).sqrt() * eps
 
 
 def stochastic_ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a, alpha_bar_b, eta: float,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 VARIANCES = ("scalar", "residual", "diagonal", "pca", "mixture")
+KERNELS = ("isotropic", "pca")  # a mixture component's shape
 
 
 @dataclass
@@ -60,6 +61,14 @@ class GaussianPrior:
         return out
 
 
+def _principal(centred: torch.Tensor, components: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first ``components`` principal directions (rows) of K centred latents, the spread along each, and
+    every singular value."""
+    # The thin SVD of the K x D matrix: K is small, D may be 200k, so never form D x D.
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    return vh[:components], s[:components] / (len(centred) - 1) ** 0.5, s
+
+
 def check(p) -> None:
     """The ``prior`` group's values."""
     from unseen.errors import UserError, check_float
@@ -67,7 +76,9 @@ def check(p) -> None:
 
     if p.variance not in VARIANCES:
         raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {p.variance!r}")
-    if p.variance == "pca" and p.components < 1:
+    if p.kernel not in KERNELS:
+        raise UserError(f"prior.kernel must be one of {', '.join(KERNELS)}, got {p.kernel!r}")
+    if (p.variance == "pca" or p.kernel == "pca") and p.components < 1:
         raise UserError(f"prior.components must be >= 1, got {p.components}")
     check_float(p.bandwidth, "prior.bandwidth", 0, None, "each component's std in units of the references' spread")
     check_float(p.max_shift, "prior.max_shift", 0, 0.5)
@@ -78,8 +89,11 @@ def check(p) -> None:
 
 def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int = 16, floor: float = 1e-4,
               truncate: bool = False, bandwidth: float = 1.0, symmetries: tuple[str, ...] | list[str] = (),
-              max_shift: float = 0.15) -> GaussianPrior:
-    """Fit a Gaussian (or, ``mixture``, a mixture at the references) to K latents (K, ...) by the chosen kind."""
+              max_shift: float = 0.15, kernel: str = "isotropic") -> GaussianPrior:
+    """Fit a Gaussian (or, ``mixture``, a mixture at the references) to K latents (K, ...) by the chosen kind.
+    ``kernel`` (mixture only): each component's spread, ``isotropic`` (bandwidth x the residual std in every
+    dimension) or ``pca`` (bandwidth x the references' spread along their first ``components`` principal
+    directions, and none elsewhere)."""
     from unseen.symmetry import SYMMETRIES
 
     if variance not in VARIANCES:
@@ -91,13 +105,24 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
                          f"remove it from prior.symmetries")
     z = latents.reshape(latents.shape[0], -1).to(torch.float64)
     k = z.shape[0]
-    need = 2 if variance != "pca" else components + 1
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown mixture kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    along_pcs = variance == "pca" or (variance == "mixture" and kernel == "pca")
+    need = components + 1 if along_pcs else 2
     if k < need:
-        fix = "add references (target.num_references)" + (" or lower prior.components" if variance == "pca" else "")
+        fix = "add references (target.num_references)" + (" or lower prior.components" if along_pcs else "")
         raise ValueError(f"the {variance!r} prior needs at least {need} references, got {k}: {fix}")
     mean = z.mean(0)
     basis = basis_std = centres = None
-    if variance == "mixture":
+    if variance == "mixture" and kernel == "pca":
+        # The spread of the references along their principal directions, none in the other D - k: a draw moves
+        # its reference the way references differ from each other, never by per-pixel noise, which a latent at
+        # t_M already holds as much of as the model expects (added noise is left in the samples as grain).
+        centres = z
+        basis, basis_std, _ = _principal(z - mean, components)
+        basis_std = bandwidth * basis_std
+        std = torch.zeros((), dtype=torch.float64)
+    elif variance == "mixture":
         centres = z  # not a copy: at 256 px, K = 1000 latents in float64 are 1.6 GB
         std = bandwidth * z.var(0).mean().sqrt()
     elif variance == "scalar":
@@ -107,10 +132,7 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
     elif variance == "diagonal":
         std = z.var(0).clamp_min(floor).sqrt()
     else:
-        centred = z - mean
-        # The thin SVD of the K x D centred matrix: K is small, D may be 200k, so never form D x D.
-        _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-        basis, basis_std = vh[:components], s[:components] / (k - 1) ** 0.5
+        basis, basis_std, s = _principal(z - mean, components)
         rest = s[components:].pow(2).sum() / (k - 1)
         std = (rest / max(1, z.shape[1] - components)).clamp_min(floor).sqrt()
     low, high = (z.min(0).values, z.max(0).values) if truncate else (None, None)
@@ -123,12 +145,15 @@ def draw(prior: GaussianPrior, n: int, generator: torch.Generator) -> torch.Tens
     if prior.centres is not None:
         centre = prior.centres[torch.randint(len(prior.centres), (n,), generator=generator)]
         z = centre + prior.std * torch.randn(n, prior.dim, generator=generator, dtype=torch.float64)
+        if prior.basis is not None:  # the pca kernel
+            coeff = torch.randn(n, len(prior.basis_std), generator=generator, dtype=torch.float64)
+            z = z + (coeff * prior.basis_std) @ prior.basis
         z = z * (centre.norm(dim=1, keepdim=True) / z.norm(dim=1, keepdim=True).clamp_min(1e-300))
     else:
         z = prior.mean + prior.std * torch.randn(n, prior.dim, generator=generator, dtype=torch.float64)
-    if prior.basis is not None:
-        coeff = torch.randn(n, len(prior.basis_std), generator=generator, dtype=torch.float64)
-        z = z + (coeff * prior.basis_std) @ prior.basis
+        if prior.basis is not None:
+            coeff = torch.randn(n, len(prior.basis_std), generator=generator, dtype=torch.float64)
+            z = z + (coeff * prior.basis_std) @ prior.basis
     if prior.low is not None:
         z = torch.maximum(torch.minimum(z, prior.high), prior.low)
     if prior.symmetries:

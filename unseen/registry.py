@@ -20,14 +20,22 @@ from unseen.errors import UserError
 
 # kind -> loader(num_references, resolution, *, name, domain, path, seed, num_eval, category, cache_dir) -> data.Target
 _TARGET_KINDS: dict[str, Callable[..., Any]] = {}
+# kind -> check(target config, cache_dir): what the kind can check before any work (raises UserError)
+_TARGET_CHECKS: dict[str, Callable[..., Any]] = {}
 # name -> a diffusers folder (unet/, scheduler/)
 _BUILTIN_MODELS: dict[str, Path] = {}
 # name -> factory(device) -> evaluate.FeatureNetwork
 _FEATURES: dict[str, Callable[..., Any]] = {}
 
 
-def register_target_kind(kind: str, loader: Callable[..., Any]) -> None:
+def register_target_kind(kind: str, loader: Callable[..., Any], check: Callable[..., Any] | None = None) -> None:
     _TARGET_KINDS[kind] = loader
+    if check is not None:
+        _TARGET_CHECKS[kind] = check
+
+
+def target_check(kind: str) -> Callable[..., Any] | None:
+    return _TARGET_CHECKS.get(kind)
 
 
 def register_builtin_model(name: str, folder: Path) -> None:

@@ -275,7 +275,7 @@ def fit(cfg, ref_latents: torch.Tensor, stage=lambda name: nullcontext()) -> Fit
     with stage("fit_prior"):
         try:
             prior = fit_prior(ref_latents, p.variance, p.components, p.floor, p.truncate, p.bandwidth,
-                              list(p.symmetries), p.max_shift)
+                              list(p.symmetries), p.max_shift, p.kernel)
         except ValueError as err:
             raise UserError(str(err)) from err
     with stage("geometry"):
@@ -350,6 +350,15 @@ def check(cfg) -> None:
     if s.count < 1:
         raise UserError(f"sampler.count must be >= 1, got {s.count}")
     check_float(s.eta, "sampler.eta", 0, 1, "0 is the method's deterministic DDIM, 1 DDPM-like sampling")
+    if s.eta_from is not None and s.eta_from < 0:
+        raise UserError(f"sampler.eta_from must be >= 0 (or null: every step), got {s.eta_from}")
+    if s.cleanup_t < 0:
+        raise UserError(f"sampler.cleanup_t must be >= 0 (0: no clean-up), got {s.cleanup_t}")
+    if s.cleanup_t:
+        on = ddim.grids(cfg.mixing)[2]
+        if s.cleanup_t not in on[:-1]:
+            raise UserError(f"sampler.cleanup_t = {s.cleanup_t} must be a point of the generation grid below t_M "
+                            f"({', '.join(map(str, on[1:6]))}, ...): choose one of them")
     if s.paper_points < 1:
         raise UserError(f"sampler.paper_points must be >= 1, got {s.paper_points}")
     if s.batch_size < 1:

@@ -178,6 +178,15 @@ class RangeSink:
             self.latents.append(z[lo - a:hi - a])
 
 
+def cleanup(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int], t: int,
+            generator: torch.Generator) -> torch.Tensor:
+    """A short renoise-and-denoise of finished samples: forward to ``t`` with fresh noise, then deterministic DDIM
+    back on the generation grid. High-frequency residue below the noise level at ``t`` is replaced by what the
+    model expects there; the shapes, far above it, stay."""
+    return ddim.generate(predictor, ddim.renoise(images, predictor.alpha_bar(t), generator),
+                         [g for g in grid if g <= t])
+
+
 def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
             folder: Path, dist: Dist, scores: ev.SampleScores) -> ev.SampleScores:
     """Denoise the drawn latents in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written
@@ -194,7 +203,9 @@ def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, 
             chunk = drawn.read(start, min(start + s.batch_size, mine.stop))
             # eta > 0: the chunk's noise comes from its own stream, so ranks agree with one process
             images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, s.clip_x0, s.eta,
-                                   batch_generator(cfg.seed, "eta", start) if s.eta > 0 else None)
+                                   batch_generator(cfg.seed, "eta", start) if s.eta > 0 else None, s.eta_from)
+            if s.cleanup_t:
+                images = cleanup(predictor, images, grid, s.cleanup_t, batch_generator(cfg.seed, "cleanup", start))
             for img in to_uint8(images):
                 pending.append(writer.submit(Image.fromarray(img).save, folder / f"{index:05d}.png"))
                 index += 1

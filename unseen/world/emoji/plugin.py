@@ -30,6 +30,21 @@ def category_rates(images: torch.Tensor) -> dict[str, float]:
     return _classifier("cpu").domain_rates(images.cpu())
 
 
+def check_category(category: str | None) -> None:
+    if category not in data.TARGETS:
+        raise UserError(f"target.category must be one of {', '.join(data.TARGETS)} (the categories emoji_ddpm never "
+                        f"saw), got {category!r}")
+
+
+def check_target(t, cache_dir: str | None) -> None:
+    """Before any work: the category, and the two packages (fetched now if they are not in the cache)."""
+    check_category(t.category)
+    if t.domain:
+        raise UserError("target.domain is for the tiny world; emoji targets name a target.category: drop "
+                        "target.domain")
+    data.folders(cache_dir, t.path)
+
+
 def load_emoji_target(num_references: int, resolution: int, *, name: str = "emoji", domain: str | None = None,
                       path: str | None = None, seed: int = 0, num_eval: int | None = None,
                       category: str | None = None, cache_dir: str | None = None) -> Target:
@@ -38,9 +53,7 @@ def load_emoji_target(num_references: int, resolution: int, *, name: str = "emoj
     if domain:
         raise UserError("target.domain is for the tiny world; emoji targets name a target.category: drop "
                         "target.domain")
-    if category not in data.TARGETS:
-        raise UserError(f"target.category must be one of {', '.join(data.TARGETS)} (the categories emoji_ddpm never "
-                        f"saw), got {category!r}")
+    check_category(category)
     if resolution > data.NATIVE:
         raise UserError(f"emoji targets are read from the packages' {data.NATIVE} px images but the model is "
                         f"{resolution} px: use a model of at most {data.NATIVE} px")
@@ -70,6 +83,6 @@ def emoji_features(device: torch.device) -> FeatureNetwork:
 
 
 def register() -> None:
-    registry.register_target_kind("emoji", load_emoji_target)
+    registry.register_target_kind("emoji", load_emoji_target, check_target)
     registry.register_builtin_model("emoji_ddpm", assets.EMOJI_DDPM)
     registry.register_feature("emoji", emoji_features)
