@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 
 from common import GOAL_DIVERSITY, GOAL_MEMORISED, HERE, admissible, bar_figure, get_field, markdown, number, parser, \
-    publish, read_rows, run_study
+    publish, read_rows, run_study, target_overrides
 
 TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
 
@@ -34,7 +34,8 @@ def main(argv=None) -> None:
     if args.report:
         results = read_rows("auto", args)
     else:
-        rows = [({"target": t}, [f"target={t}", "experiment=auto", "mixing.reconstruct=0"]) for t in args.targets]
+        rows = [({"target": t}, [*target_overrides(t, args), "experiment=auto", "mixing.reconstruct=0"])
+                for t in args.targets]
         results = run_study("auto", rows, args, on_metrics=chosen)
     for r in results:
         judge(r, grid)

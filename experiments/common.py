@@ -60,7 +60,14 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
     p.add_argument("--report", action="store_true", help="re-render the table and figure from the committed CSV, "
                                                           "without running anything")
+    p.add_argument("--emoji", action="store_true", help="--targets are emoji categories (target=emoji "
+                                                         "target.category=...); choose the model in the overrides")
     return p
+
+
+def target_overrides(target: str, args) -> list[str]:
+    """The overrides that choose a study's target: a tiny-world domain, or (--emoji) an emoji category."""
+    return ["target=emoji", f"target.category={target}"] if getattr(args, "emoji", False) else [f"target={target}"]
 
 
 # The goals of the studies, judged on intervals, not point estimates: the target rate's Wilson 95% LOWER bound,

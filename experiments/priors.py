@@ -14,7 +14,7 @@ and a diversity ratio in [0.9, 1.3] in both (above 1.3: samples spread past the 
 from __future__ import annotations
 
 from common import GOAL_DIVERSITY, GOAL_MEMORISED, GOAL_RATE, bar_figure, markdown, meets_goal, parser, publish, \
-    read_rows, run_study
+    read_rows, run_study, target_overrides
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 SETTINGS = [
@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     if args.report:
         results = read_rows("priors", args)
     else:
-        rows = [({"target": t, "setting": name}, [f"target={t}", "mixing.reconstruct=0", *o])
+        rows = [({"target": t, "setting": name}, [*target_overrides(t, args), "mixing.reconstruct=0", *o])
                 for t in args.targets for name, o in SETTINGS]
         results = run_study("priors", rows, args)
     for r in results:

@@ -25,7 +25,8 @@ HUB_MODELS = ["celebahq_ddpm", "church_ddpm", "bedroom_ddpm", "cifar10_ddpm"]
 
 
 def test_every_model_config_is_one_of_the_known_ones():
-    assert sorted(p.stem for p in (CONF / "model").glob("*.yaml")) == sorted(FILE_MODELS + HUB_MODELS + ["tiny_ddpm"])
+    assert sorted(p.stem for p in (CONF / "model").glob("*.yaml")) == \
+        sorted(FILE_MODELS + HUB_MODELS + ["tiny_ddpm", "emoji_ddpm"])
 
 
 @pytest.mark.parametrize("name", FILE_MODELS)

@@ -2,6 +2,8 @@
 
     python -m unseen.finetune --model builtin:tiny_ddpm --target squares --steps 400 --out runs/ft-squares
     python run.py model.source=runs/ft-squares sampler=id target=squares     # scored like every other row
+    python -m unseen.finetune --model builtin:emoji_ddpm --references 10 --out runs/ft-faces target=emoji \
+        target.category=faces                                                 # any target, by overrides
 
 The paper's script computes the loss and never steps the optimizer; this loop does: the DDPM loss
 |eps - eps_theta(sqrt(ab_t) x0 + sqrt(1 - ab_t) eps, t)|^2 with t uniform, AdamW, a fixed budget of
@@ -60,13 +62,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
+    p.add_argument("overrides", nargs="*", help="config overrides for the references, e.g. target=emoji "
+                                               "target.category=faces (a target= here replaces --target)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     folder = Path(args.target)
     # The same K references a run of target=<domain> or target=folder would invert: the run's own stages load them.
-    chosen = [f"target=folder", f"target.path={folder}"] if folder.is_dir() else [f"target={args.target}"]
+    chosen = ["target=folder", f"target.path={folder}"] if folder.is_dir() else [f"target={args.target}"]
+    if any(o.startswith("target=") for o in args.overrides):
+        chosen = []
     job = prepare(f"model.source={args.model}", *chosen, f"target.num_references={args.references}",
-                  "eval=none")
+                  "eval=none", *args.overrides)
     model, target = job.loaded.model, job.target
     start = time.perf_counter()
     losses = finetune(model.unet, model.alphas_cumprod, target.images, args.steps, args.batch_size, args.lr,
@@ -76,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     model.unet.save_pretrained(out / "unet")
     where, _ = resolve_source(args.model)
     DDPMScheduler.from_pretrained(where, subfolder="scheduler").save_pretrained(out / "scheduler")
-    stats = {"base": args.model, "target": args.target, "references": len(target.images), "steps": args.steps,
+    stats = {"base": args.model, "target": args.target, "overrides": args.overrides,
+             "references": len(target.images), "steps": args.steps,
              "batch_size": args.batch_size, "lr": args.lr, "seconds": round(seconds, 1),
              "unet_evaluation_equivalents": args.steps * min(args.batch_size, len(target.images)) * 3,  # fwd + bwd ~ 3 fwd
              "loss_first_50": sum(losses[:50]) / len(losses[:50]), "loss_last_50": sum(losses[-50:]) / len(losses[-50:])}
