@@ -87,8 +87,9 @@ class Clusters:
     def result(self) -> dict:
         nearest, distance = torch.cat(self.nearest), torch.cat(self.distance)
         per = [mean_pairwise(torch.stack(m), self.pairwise) for m in self.members if len(m) >= 2]
-        mean = sum(per) / len(per) if per else float("nan")
-        std = math.sqrt(sum((p - mean) ** 2 for p in per) / len(per)) if per else float("nan")
+        # None (null in metrics.json), not NaN, when no cluster has two members: too few samples for the measure
+        mean = sum(per) / len(per) if per else None
+        std = math.sqrt(sum((p - mean) ** 2 for p in per) / len(per)) if per else None
         sizes = torch.bincount(nearest, minlength=len(self.refs))
         return {"space": self.space,
                 "intra_cluster_diversity": mean, "intra_cluster_diversity_std": std,

@@ -61,6 +61,20 @@ class GaussianPrior:
         return out
 
 
+def _check_fit(latents: torch.Tensor, variance: str, symmetries, kernel: str) -> None:
+    from unseen.symmetry import SYMMETRIES
+
+    if variance not in VARIANCES:
+        raise ValueError(f"unknown prior variance {variance!r}; choose one of {', '.join(VARIANCES)}")
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown mixture kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    if any(name not in SYMMETRIES for name in symmetries):
+        raise ValueError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(symmetries)}")
+    if "hue" in symmetries and (latents.dim() != 4 or latents.shape[1] != 3):
+        raise ValueError(f"the hue symmetry needs RGB latents (K, 3, H, W), got shape {tuple(latents.shape)}: "
+                         f"remove it from prior.symmetries")
+
+
 def _principal(centred: torch.Tensor, components: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first ``components`` principal directions (rows) of K centred latents, the spread along each, and
     every singular value."""
@@ -94,19 +108,9 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
     ``kernel`` (mixture only): each component's spread, ``isotropic`` (bandwidth x the residual std in every
     dimension) or ``pca`` (bandwidth x the references' spread along their first ``components`` principal
     directions, and none elsewhere)."""
-    from unseen.symmetry import SYMMETRIES
-
-    if variance not in VARIANCES:
-        raise ValueError(f"unknown prior variance {variance!r}; choose one of {', '.join(VARIANCES)}")
-    if any(name not in SYMMETRIES for name in symmetries):
-        raise ValueError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(symmetries)}")
-    if "hue" in symmetries and (latents.dim() != 4 or latents.shape[1] != 3):
-        raise ValueError(f"the hue symmetry needs RGB latents (K, 3, H, W), got shape {tuple(latents.shape)}: "
-                         f"remove it from prior.symmetries")
+    _check_fit(latents, variance, symmetries, kernel)
     z = latents.reshape(latents.shape[0], -1).to(torch.float64)
     k = z.shape[0]
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown mixture kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     along_pcs = variance == "pca" or (variance == "mixture" and kernel == "pca")
     need = components + 1 if along_pcs else 2
     if k < need:

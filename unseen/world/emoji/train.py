@@ -72,10 +72,18 @@ class Batches:
         return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def export(run_dir: Path) -> None:
+def export(run_dir: Path, history: str | None = None) -> None:
+    """Copy a run's EMA model into the package, with the list of training images and, where the run was not one
+    uninterrupted schedule, how it was trained (``history``)."""
     src, dst = run_dir / "ema", assets.EMOJI_DDPM
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
+    stats = json.loads((dst / "train_stats.json").read_text())
+    if (run_dir / "images.json").is_file():
+        stats["training"]["images"] = len(json.loads((run_dir / "images.json").read_text()))
+    if history:
+        stats["training"]["history"] = history
+    (dst / "train_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     log.info("exported %s -> %s", src, dst)
 
 
@@ -98,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--ckpt-every", type=int, default=250)
     parser.add_argument("--export", action="store_true", help="copy the run's EMA model into the package and exit")
+    parser.add_argument("--history", default=None, help="with --export: how the run was trained, if not in one go")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
-        return export(out)
+        return export(out, args.history)
     images, ids = base_images(args.cache_dir, args.path, args.resolution)
     args.domain = f"emoji: {', '.join(data.BASE)} ({len(ids)} images, {', '.join(data.VENDORS)})"
     (out / "images.json").write_text(json.dumps(ids) + "\n")
