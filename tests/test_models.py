@@ -1,6 +1,7 @@
 import time
 
 import pytest
+import torch
 
 from unseen.errors import UserError
 from unseen.models import load_model
@@ -40,3 +41,23 @@ def test_model_identity_follows_the_weights(tmp_path):
     unet.conv_out.bias.data += 1e-3
     unet.save_pretrained(copy / "unet")
     assert load_model(str(copy)).identity != a.identity
+
+
+def test_the_model_identity_does_not_depend_on_torchs_thread_count():
+    """The inversion cache is keyed by it: the same weights must name the same cache under any thread count."""
+    from unseen.models import _identity
+    from unseen.world.train_ddpm import make_unet
+
+    torch.manual_seed(0)
+    unet, before = make_unet(), torch.get_num_threads()
+    try:
+        ids = set()
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            ids.add(_identity("x", unet, None))
+    finally:
+        torch.set_num_threads(before)
+    assert len(ids) == 1
+    with torch.no_grad():
+        next(unet.parameters()).view(-1)[0] += 1e-3
+    assert _identity("x", unet, None) not in ids

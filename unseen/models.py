@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from omegaconf import OmegaConf
@@ -193,10 +194,11 @@ def _identity(source: str, unet: UNet2DModel, revision: str | None) -> str:
     h = hashlib.sha256(json.dumps({"source": source, "revision": revision, "config": dict(unet.config)},
                                   sort_keys=True, default=str).encode())
     for name, p in unet.state_dict().items():
-        flat = p.detach().float().flatten()
+        # numpy's reductions, not torch's: torch sums in an order that depends on its thread count, so the same
+        # weights hashed under OMP_NUM_THREADS=1 and =2 got two identities (and two inversion caches)
+        flat = p.detach().float().cpu().flatten().numpy().astype(np.float64)
         h.update(name.encode())
-        h.update(torch.stack([flat.sum(), flat.abs().sum(), flat[:: max(1, flat.numel() // 64)].sum()]).cpu()
-                 .numpy().tobytes())
+        h.update(np.array([flat.sum(), np.abs(flat).sum(), flat[:: max(1, flat.size // 64)].sum()]).tobytes())
     return h.hexdigest()[:16]
 
 
