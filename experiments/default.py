@@ -2,6 +2,8 @@
 come from experiments/results/default/metrics.json.
 
     python experiments/default.py          # ~1 min on 2 CPU cores
+    python experiments/default.py model=emoji_ddpm target=emoji target.category=faces \
+        --out experiments/results/emoji_default/faces          # the emoji world's default command
 """
 
 from __future__ import annotations

@@ -155,7 +155,29 @@ def studies_block() -> str:
         f"removes the grain and the domain with it. No setting meets the grain and copy goals together yet."])
 
 
-BLOCKS = {"default": default_block, "tiny_world": tiny_world_block, "studies": studies_block}
+def emoji_block() -> str:
+    from unseen.world.emoji import assets
+
+    stats = json.loads((assets.EMOJI_DDPM / "train_stats.json").read_text())
+    own, t = stats["own_samples"], stats["training"]
+    lines = [f"`emoji_ddpm` trained {t['steps']:,} steps of batch {t['batch']} on {t['images']:,} images. Its own "
+             f"samples (pure noise, 50 DDIM steps, {own['count']}): {pct(own['training_categories']['rate'])} "
+             f"called one of its six categories by the classifier [95% {pct(own['training_categories']['interval_95'][0])}-"
+             f"{pct(own['training_categories']['interval_95'][1])}], faces {pct(own['faces']['rate'])}, flags "
+             f"{pct(own['flags']['rate'])}. The world's default command (`experiments/results/emoji_default/`):"]
+    for c in ("faces", "flags"):
+        m = json.loads((RESULTS / "emoji_default" / c / "metrics.json").read_text())
+        d, mem, div = m["domain_rates"], m["memorisation"], m["diversity"]
+        lines.append(f"- {c}: {d['target_rate']:.2f} [{d['interval_95'][0]:.2f}, {d['interval_95'][1]:.2f}] of "
+                     f"{d['count']} called {c}; pixel copies {pct(mem['fraction_below_0.5'])}, feature copies "
+                     f"{pct(mem['feature']['fraction_below_0.5'])}; diversity {div['pixel_ratio']:.2f} (pixels) / "
+                     f"{div['feature_ratio']:.2f} (features) of the held-out images'; grain {m['grain']['ratio']:.2f}; "
+                     f"FID {m['fid_kid']['fid']:.1f} in the classifier's features against {m['fid_kid']['num_real']} "
+                     f"held-out images.")
+    return "\n".join(lines)
+
+
+BLOCKS = {"default": default_block, "tiny_world": tiny_world_block, "studies": studies_block, "emoji": emoji_block}
 
 
 def fill(text: str) -> str:

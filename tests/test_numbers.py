@@ -43,9 +43,10 @@ def test_readme_benchmark_blocks_are_generated_from_the_results():
 
 def test_a_drifted_number_is_caught(monkeypatch):
     """The check can fail: the default job's FID changed in its file and not in the README."""
-    real = json.loads((ROOT / "experiments" / "results" / "default" / "metrics.json").read_text())
+    default = (ROOT / "experiments" / "results" / "default" / "metrics.json").read_text()
+    real, loads = json.loads(default), json.loads
     real["fid_kid"]["fid"] += 1.0
-    monkeypatch.setattr(readme_numbers.json, "loads", lambda text: real)
+    monkeypatch.setattr(readme_numbers.json, "loads", lambda text: real if text == default else loads(text))
     text = README.read_text()
     assert readme_numbers.fill(text) != text
 
