@@ -120,6 +120,13 @@ def test_tarball_unpacked_into_cache(packages, tmp_path, monkeypatch):
     assert data.package("twitter", tmp_path / "cache") == folder  # found in the cache next time, no npm
 
 
+def test_a_tarball_without_a_cache_is_one_clear_error(packages, tmp_path):
+    name = data.PACKAGES["google"][0]
+    _tgz(packages / name / "package", tmp_path / f"{name}-{data.VERSION}.tgz")
+    with pytest.raises(UserError, match="cache_dir is null.*tar xzf"):
+        data.package("google", None, tmp_path)
+
+
 def test_no_npm_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(data.shutil, "which", lambda _: None)
     with pytest.raises(UserError, match="npm is not installed.*target.path"):

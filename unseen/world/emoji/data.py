@@ -160,14 +160,14 @@ def package(vendor: str, cache_dir: str | Path | None, path: str | Path | None =
 
 def _unpack_into_cache(tgz: Path, vendor: str, cache_dir: str | Path | None) -> Path:
     name = PACKAGES[vendor][0]
-    if cache_dir is None:
-        dest_root = Path(tempfile.mkdtemp(prefix="unseen-emoji-"))
-    else:
-        dest_root = Path(cache_dir) / "emoji"
-        found = _package_dir(dest_root, vendor)
-        if found:
-            return found
-        dest_root.mkdir(parents=True, exist_ok=True)
+    if cache_dir is None:  # no place of ours to unpack into, and a temporary one would be left behind every run
+        raise UserError(f"cache_dir is null, so {tgz.name} has nowhere to be unpacked: unpack it beside itself "
+                        f"(tar xzf {tgz.name} --one-top-level) or set cache_dir")
+    dest_root = Path(cache_dir) / "emoji"
+    found = _package_dir(dest_root, vendor)
+    if found:
+        return found
+    dest_root.mkdir(parents=True, exist_ok=True)
     return _unpack(tgz, vendor, dest_root / f"{name}-{VERSION}")
 
 
