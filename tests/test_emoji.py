@@ -186,3 +186,15 @@ def test_run_on_a_made_package(packages, tmp_path):
     assert len(split["references"]) == 4 and all(r.split("/")[0] in data.VENDORS for r in split["references"])
     assert m["fid_kid"]["num_real"] == 6 and m["fewshot"]["feature"]["num_clusters"] == 4
     assert m["grain"]["num_held_out"] == 6 and m["grain"]["num_samples"] == 8
+
+
+def test_the_worlds_feature_network_is_its_classifiers_penultimate_layer():
+    from unseen.world.emoji.classifier import load
+    from unseen.world.emoji.plugin import category_rates, emoji_features
+
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    net = emoji_features(torch.device("cpu"))
+    assert net.name == "emoji" and net.resolution == 32
+    assert torch.allclose(net(images), load().features(images).double())
+    rates = category_rates(images)
+    assert set(rates) == set(data.CLASSES) and abs(sum(rates.values()) - 1) < 1e-9

@@ -150,6 +150,13 @@ def train(args: argparse.Namespace) -> None:
     save_classifier(model, Path(args.out), stats)
 
 
+def export(run_dir: str | Path, dst: Path) -> None:
+    """Copy a trained classifier's folder into the package, replacing the shipped one."""
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(run_dir, dst)
+    log.info("exported %s -> %s", run_dir, dst)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/classifier")
@@ -165,9 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
-        shutil.rmtree(assets.CLASSIFIER, ignore_errors=True)
-        shutil.copytree(args.out, assets.CLASSIFIER)
-        log.info("exported %s -> %s", args.out, assets.CLASSIFIER)
+        export(args.out, assets.CLASSIFIER)
     else:
         train(args)
 

@@ -53,7 +53,9 @@ def load_tiny_target(num_references: int, resolution: int, *, name: str = "targe
                   [f"{domain}/{seed + EVAL_STREAM}/{i}" for i in range(num_eval)], domain, scorer=domain_rates)
 
 
-class _Penultimate(torch.nn.Module):
+class Penultimate(torch.nn.Module):
+    """A classifier's penultimate layer as a module: a world's feature network for FID/KID."""
+
     def __init__(self, classifier):
         super().__init__()
         self.classifier = classifier
@@ -67,7 +69,7 @@ def domain_features(device: torch.device) -> FeatureNetwork:
     from unseen.world.classifier import load_classifier
 
     clf = load_classifier(device=device)
-    return FeatureNetwork(_Penultimate(clf), clf.feature_dim, "domain", resolution=domains.SIZE)
+    return FeatureNetwork(Penultimate(clf), clf.feature_dim, "domain", resolution=domains.SIZE)
 
 
 def register() -> None:

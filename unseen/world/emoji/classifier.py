@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from unseen.images import to_tensor
-from unseen.world.classifier import DomainClassifier, _augment, load_classifier, save_classifier
+from unseen.world.classifier import DomainClassifier, _augment, export, load_classifier, save_classifier
 from unseen.world.emoji import assets, data
 
 log = logging.getLogger("unseen.emoji.classifier")
@@ -149,9 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.export:
-        shutil.rmtree(assets.CLASSIFIER, ignore_errors=True)
-        shutil.copytree(args.out, assets.CLASSIFIER)
-        log.info("exported %s -> %s", args.out, assets.CLASSIFIER)
+        export(args.out, assets.CLASSIFIER)
     else:
         train(args)
 

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     folders, grid = data.folders(args.cache_dir, args.path), ddim.stride_grid(300, 10)
     recon = {}
     for cat in data.TARGETS:
-        items = data.items(folders, (cat,))[:: max(1, len(data.items(folders, (cat,))) // args.recon)][: args.recon]
+        every = data.items(folders, (cat,))
+        items = every[:: max(1, len(every) // args.recon)][: args.recon]
         images = to_tensor(data.read(folders, items, model.resolution))
         back = ddim.generate(predictor, ddim.invert(predictor, images, grid)[-1], grid)
         recon[cat] = float(psnr(back, images).mean())

@@ -14,6 +14,7 @@ from unseen.errors import UserError
 from unseen.evaluate import FeatureNetwork
 from unseen.images import to_tensor
 from unseen.world.emoji import assets, data
+from unseen.world.plugin import Penultimate
 
 SIZE = 32  # px: the classifier's (and emoji_ddpm's) resolution
 
@@ -30,7 +31,10 @@ def category_rates(images: torch.Tensor) -> dict[str, float]:
     return _classifier("cpu").domain_rates(images.cpu())
 
 
-def check_category(category: str | None) -> None:
+def check_category(category: str | None, domain: str | None = None) -> None:
+    if domain:
+        raise UserError("target.domain is for the tiny world; emoji targets name a target.category: drop "
+                        "target.domain")
     if category not in data.TARGETS:
         raise UserError(f"target.category must be one of {', '.join(data.TARGETS)} (the categories emoji_ddpm never "
                         f"saw), got {category!r}")
@@ -38,10 +42,7 @@ def check_category(category: str | None) -> None:
 
 def check_target(t, cache_dir: str | None) -> None:
     """Before any work: the category, and the two packages (fetched now if they are not in the cache)."""
-    check_category(t.category)
-    if t.domain:
-        raise UserError("target.domain is for the tiny world; emoji targets name a target.category: drop "
-                        "target.domain")
+    check_category(t.category, t.domain)
     data.folders(cache_dir, t.path)
 
 
@@ -50,10 +51,7 @@ def load_emoji_target(num_references: int, resolution: int, *, name: str = "emoj
                       category: str | None = None, cache_dir: str | None = None) -> Target:
     """K references of ``category`` and the held-out images (``num_eval`` None: every other one), a seeded split
     of the category's images (both vendors) as for folders."""
-    if domain:
-        raise UserError("target.domain is for the tiny world; emoji targets name a target.category: drop "
-                        "target.domain")
-    check_category(category)
+    check_category(category, domain)
     if resolution > data.NATIVE:
         raise UserError(f"emoji targets are read from the packages' {data.NATIVE} px images but the model is "
                         f"{resolution} px: use a model of at most {data.NATIVE} px")
@@ -65,21 +63,12 @@ def load_emoji_target(num_references: int, resolution: int, *, name: str = "emoj
                   category, scorer=category_rates if resolution == SIZE else None)
 
 
-class _Penultimate(torch.nn.Module):
-    def __init__(self, classifier):
-        super().__init__()
-        self.classifier = classifier
-
-    def forward(self, x):
-        return self.classifier.features(x)
-
-
 def emoji_features(device: torch.device) -> FeatureNetwork:
     """The emoji classifier's penultimate layer: the world's offline feature network for FID/KID at 32 px."""
     from unseen.world.emoji.classifier import load
 
     clf = load(device)
-    return FeatureNetwork(_Penultimate(clf), clf.feature_dim, "emoji", resolution=SIZE)
+    return FeatureNetwork(Penultimate(clf), clf.feature_dim, "emoji", resolution=SIZE)
 
 
 def register() -> None:
