@@ -167,6 +167,36 @@ def run_row(overrides: list[str], keep: Path | None = None) -> dict:
             return {"error": str(err)}
 
 
+def _code_version() -> str:
+    """The commit and any uncommitted change to the code: a row done by other code is never reused."""
+    import hashlib
+    import subprocess
+
+    def git(*a: str) -> bytes:
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True).stdout
+
+    return hashlib.sha256(git("rev-parse", "HEAD") + git("diff", "HEAD", "--", "unseen", "conf", "run.py")).hexdigest()
+
+
+def _resumable(overrides: list[str]) -> dict:
+    """``run_row``, its metrics kept under the cache by (overrides, code version): a study stopped part-way (a
+    session's end) redoes only the rows it had not finished. UNSEEN_STUDY_FRESH=1 reruns every row."""
+    import hashlib
+    import os
+
+    key = hashlib.sha256(json.dumps([overrides, _code_version()]).encode()).hexdigest()[:20]
+    path = Path(os.environ.get("UNSEEN_CACHE", ROOT / ".cache" / "unseen")) / "study_rows" / f"{key}.json"
+    if path.is_file() and not os.environ.get("UNSEEN_STUDY_FRESH"):
+        return json.loads(path.read_text())
+    metrics = run_row(overrides)
+    if "error" not in metrics:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(metrics))
+        tmp.replace(path)
+    return metrics
+
+
 def flat_row(label: dict, metrics: dict) -> dict:
     row = dict(label)
     if "error" in metrics:
@@ -185,7 +215,7 @@ def run_study(name: str, rows: list[tuple[dict, list[str]]], args, extra_columns
     results, started = [], time.time()
     for i, (label, overrides) in enumerate(rows):
         t0 = time.time()
-        metrics = run_row([*args.overrides, f"sampler.count={args.count}", *overrides])
+        metrics = _resumable([*args.overrides, f"sampler.count={args.count}", *overrides])
         row = flat_row(label, metrics)
         if on_metrics is not None and "error" not in metrics:
             row.update(on_metrics(label, metrics) or {})

@@ -143,3 +143,25 @@ def test_auto_candidates_are_checked_on_the_references_auto_fits_on(tmp_path):
     with pytest.raises(UserError, match=r"auto.candidates.big: the 'pca' prior needs at least 13 references.*"
                                         r"fitting on 12 of your 16 references"):
         validate(cfg)
+
+
+def test_match_noise_starts_the_draws_where_their_noise_level_is(tmp_path):
+    """sampler.match_noise: the mixture's draws are denoised from the t that prior.signal_scale gives (the grid
+    continued above t_M at its spacing), and the run says so; without it they start at t_M."""
+    from diffusers import DDPMScheduler
+
+    from unseen import ddim
+
+    over = ["prior=mixture", "mixing.reconstruct=0", "sampler.count=4", "sampler.batch_size=4"]
+    on = run(make_cfg([*over, "sampler.match_noise=true"], tmp_path / "on"))
+    off = run(make_cfg(over, tmp_path / "off"))
+    ab = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear").alphas_cumprod
+    scale = on["prior"]["signal_scale"]
+    assert 0 < scale < 1 and scale == off["prior"]["signal_scale"]
+    start = ddim.matched_start(ab, 200, scale)
+    assert on["match_noise"] == {"signal_scale": scale, "start_t": start} and start > 200
+    grid = ddim.time_grid(200, 10)  # SMALL's linspace grid: 10 steps to t_M = 200
+    assert on["generation_steps"] == len(ddim.extend_grid(grid, start)) > off["generation_steps"] == len(grid)
+    assert "match_noise" not in off
+    assert on["unet_evaluations"]["generate"] - off["unet_evaluations"]["generate"] == \
+        4 * (on["generation_steps"] - off["generation_steps"])

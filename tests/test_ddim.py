@@ -221,3 +221,22 @@ def test_renoise_is_the_forward_process():
     got = ddim.renoise(x0, 0.36, torch.Generator().manual_seed(1))
     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     assert torch.allclose(got, 0.6 * x0 + 0.8 * eps)
+
+
+def test_matched_start_is_the_first_t_at_the_scaled_noise_level(alphas_cumprod):
+    """alpha_bar(t') <= scale * alpha_bar(t_M) < alpha_bar(t' - 1); scale 1 keeps t_M; past T, the last step."""
+    for t_M, scale in [(300, 0.64), (100, 0.5), (500, 0.9)]:
+        t = ddim.matched_start(alphas_cumprod, t_M, scale)
+        assert t > t_M
+        assert alphas_cumprod[t] <= scale * alphas_cumprod[t_M] < alphas_cumprod[t - 1]
+    assert ddim.matched_start(alphas_cumprod, 300, 1.0) == 300
+    assert ddim.matched_start(alphas_cumprod, 300, 1e-9) == 999
+    # the 64-component mixture of the default job at bandwidth 1 (prior.signal_scale 0.643): t_M 300 -> 366
+    assert ddim.matched_start(alphas_cumprod, 300, 0.643) == 366
+
+
+def test_extend_grid_continues_at_the_grids_spacing():
+    assert ddim.extend_grid([0, 10, 20, 30], 57) == [0, 10, 20, 30, 40, 50, 57]
+    assert ddim.extend_grid([0, 10, 20, 30], 40) == [0, 10, 20, 30, 40]
+    assert ddim.extend_grid([0, 10, 20, 30], 30) == [0, 10, 20, 30]
+    assert ddim.extend_grid([0], 7) == [0, 7]

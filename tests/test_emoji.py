@@ -198,3 +198,24 @@ def test_the_worlds_feature_network_is_its_classifiers_penultimate_layer():
     assert torch.allclose(net(images), load().features(images).double())
     rates = category_rates(images)
     assert set(rates) == set(data.CLASSES) and abs(sum(rates.values()) - 1) < 1e-9
+
+
+def test_a_warm_start_begins_from_the_given_models_weights(tmp_path):
+    """--init: the run's UNet (and its EMA) start from the model folder's weights. At lr 0 one step leaves them
+    there, so the run's EMA model is the initial one exactly; without --init it is a fresh random UNet."""
+    from diffusers import UNet2DModel
+
+    from unseen.world import assets as tiny_assets
+    from unseen.world import train_ddpm
+
+    def one_step(out: Path, init) -> dict:
+        args = __import__("argparse").Namespace(out=out, steps=1, batch=2, lr=0.0, warmup=1, ema_decay=0.999,
+                                                high_t_fraction=0.3, seed=0, log_every=1, ckpt_every=1, width=32,
+                                                init=init)
+        train_ddpm.train(args, data=lambda k: torch.zeros(2, 3, 32, 32))
+        return UNet2DModel.from_pretrained(out / "ema" / "unet").state_dict()
+
+    init = UNet2DModel.from_pretrained(tiny_assets.TINY_DDPM / "unet").state_dict()
+    warm, cold = one_step(tmp_path / "warm", str(tiny_assets.TINY_DDPM)), one_step(tmp_path / "cold", None)
+    assert all(torch.equal(warm[k], init[k]) for k in init)
+    assert not all(torch.equal(cold[k], init[k]) for k in init)

@@ -84,3 +84,26 @@ def test_mixture_with_a_pca_kernel_moves_references_only_along_their_principal_d
     zero = draw(fit_prior(latents, "mixture", components=4, bandwidth=0, kernel="pca"), 5,
                 torch.Generator().manual_seed(2))
     assert all(any(torch.allclose(r, l) for l in latents.reshape(12, -1)) for r in zero)
+
+
+def test_signal_scale_is_how_much_of_its_centre_a_mixture_draw_keeps():
+    """Computed two ways: the formula, and the draws' own projections on their centres (a draw is
+    sqrt(scale) (c + std n) on c's sphere, so (z . c / |c|^2)^2 averages to the scale)."""
+    from unseen.prior import signal_scale
+
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(6, 3, 16, 16, generator=g, dtype=torch.float64) * torch.linspace(0.5, 1.5, 6)[:, None,
+                                                                                                        None, None]
+    prior = fit_prior(latents, "mixture", bandwidth=0.8)
+    flat = latents.reshape(6, -1)
+    m = flat.pow(2).mean(1)
+    assert signal_scale(prior) == pytest.approx(float((m / (m + prior.std ** 2)).mean()))
+    z = draw(prior, 3000, torch.Generator().manual_seed(1))
+    picked = torch.randint(6, (3000,), generator=torch.Generator().manual_seed(1))
+    c = flat[picked]
+    measured = ((z * c).sum(1) / c.pow(2).sum(1)).pow(2)
+    per_centre = torch.stack([measured[picked == j].mean() for j in range(6)])
+    assert float(per_centre.mean()) == pytest.approx(signal_scale(prior), rel=0.02)
+    assert signal_scale(fit_prior(latents, "mixture", bandwidth=0)) == 1.0
+    assert signal_scale(fit_prior(latents, "scalar")) == 1.0
+    assert signal_scale(fit_prior(latents, "mixture", components=4, kernel="pca")) == 1.0

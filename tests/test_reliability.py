@@ -39,6 +39,8 @@ CASES = {  # overrides (DIR: a folder of 8 good images; FILE: an empty file) -> 
     "clean-up off the grid": (["sampler.cleanup_t=55"], "sampler.cleanup_t = 55 must be a point of the generation grid"),
     "clean-up at t_M": (["sampler.cleanup_t=300"], "sampler.cleanup_t = 300 must be a point"),
     "negative eta_from": (["sampler.eta_from=-1"], "sampler.eta_from must be >= 0"),
+    "match_noise without a mixture": (["sampler.match_noise=true", "prior=scalar"],
+                                      "sampler.match_noise starts a mixture's draws"),
     "negative num_eval": (["target.num_eval=-2"], "target.num_eval must be >= 0 (or null"),
     "unknown emoji category": (["target=emoji", "target.category=cats", "eval=none"],
                                "target.category must be one of faces, flags, people, hearts"),

@@ -159,11 +159,13 @@ def _score(cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, 
     a, drawn, evals = cand.auto, [], predictor.evaluations
     src = source(cand.sampler.source)
     try:
-        src.draw(DrawContext(cand, ref.fit_images, z_fit, predictor.alpha_bar(t)), a.count, drawn.append)
+        found = src.draw(DrawContext(cand, ref.fit_images, z_fit, predictor.alpha_bar(t)), a.count, drawn.append)
     except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
         return {"candidate": name, "t_M": t, "score": float("inf"), "error": str(err)}
     z = torch.cat(drawn).reshape(-1, *ref.fit_images.shape[1:])
     grid = src.grid(ddim.stride_grid(t, cand.mixing.stride), predictor.num_train_timesteps)
+    if found.signal_scale < 1:
+        grid = ddim.matched_grid(grid, predictor.alphas_cumprod, t, found.signal_scale)
     samples = ddim.generate(predictor, z, grid, clip_x0=cand.sampler.clip_x0).float()
     features = unet(samples)
     pixel_memorised = memorisation(samples, ref.fit_images)["fraction_below_0.5"]

@@ -107,6 +107,10 @@ class SamplerConfig:
     # > 0: finished samples are renoised to this t (fresh noise) and denoised again on the grid: a clean-up of
     # high-frequency residue (it must lie on the generation grid and below t_M)
     cleanup_t: int = 0
+    # A mixture draw at bandwidth h is its reference's latent scaled down with isotropic noise filling its norm:
+    # a latent of a later t' (alpha_bar(t') = prior.signal_scale x alpha_bar(t_M)). true: denoise it from t'
+    # (the generation grid continued above t_M at its spacing), so that noise is removed instead of left as grain.
+    match_noise: bool = False
     paper_points: int = 20  # source paper: slerp points per (reference, prior draw) pair
 
 

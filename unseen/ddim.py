@@ -88,6 +88,27 @@ def stride_grid(t_max: int, stride: int) -> list[int]:
     return list(range(0, t_max + 1, stride))
 
 
+def matched_start(alphas_cumprod: torch.Tensor, t_M: int, signal_scale: float) -> int:
+    """The t whose noise level a latent at t_M carries once its signal is scaled by sqrt(signal_scale) and noise
+    fills the rest of its norm: the first t >= t_M with alpha_bar(t) <= signal_scale * alpha_bar(t_M)."""
+    ab = alphas_cumprod.to(torch.float64).cpu()
+    later = torch.nonzero(ab[t_M:] <= signal_scale * ab[t_M]).flatten()
+    return t_M + int(later[0]) if len(later) else len(ab) - 1
+
+
+def extend_grid(grid: list[int], t: int) -> list[int]:
+    """``grid`` continued above its top at its last spacing up to ``t``, which ends it."""
+    if t <= grid[-1]:
+        return list(grid)
+    step = grid[-1] - grid[-2] if len(grid) > 1 else t - grid[-1]
+    return [*grid, *range(grid[-1] + step, t, step), t]
+
+
+def matched_grid(grid: list[int], alphas_cumprod: torch.Tensor, t_M: int, signal_scale: float) -> list[int]:
+    """The generation grid continued up to the t whose noise the draws carry (sampler.match_noise)."""
+    return extend_grid(grid, matched_start(alphas_cumprod, t_M, signal_scale))
+
+
 @dataclass
 class NoisePredictor:
     """eps_theta(x, t) of a diffusers UNet2DModel, in float64, counting its evaluations.

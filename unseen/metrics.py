@@ -66,6 +66,8 @@ FIELDS: dict[str, tuple] = {
     "prior_components": ("prior", "components"),
     "prior_explained": ("prior", "explained_variance"),
     "prior_symmetries": ("prior", "symmetries"),
+    "signal_scale": ("prior", "signal_scale"),
+    "start_t": ("match_noise", "start_t"),
     "geometry_mode": ("geometry", "mode"),
     "bandwidth": ("geometry", "bandwidth"),
     "candidates": ("geometry", "candidates"),
@@ -82,10 +84,10 @@ FIELDS: dict[str, tuple] = {
     "stage_unet_evaluations": ("unet_evaluations",),
 }
 # Written only by some runs: auto by experiment=auto, moved_median by geometry=optimize, the prior's extras by
-# pca / mixture / symmetries; the rest by every run with a prior source, a scorer and reconstruction.
+# pca / mixture / symmetries, start_t by sampler.match_noise; the rest by every run with a prior source, a scorer and reconstruction.
 OPTIONAL = {"auto_chosen", "auto_t_M", "auto_candidates", "auto_fitting", "auto_validation", "moved_median",
             "prior_explained", "prior_components", "prior_symmetries", "intra_lpips", "intra_lpips_std",
-            "copies_lpips"}
+            "copies_lpips", "signal_scale", "start_t"}
 
 
 def get(metrics: dict, name: str, default: Any = None) -> Any:

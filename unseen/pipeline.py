@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from unseen import ddim
 from unseen import stages as st
 from unseen.auto import choose_config
 from unseen.checks import preflight
@@ -91,8 +92,12 @@ def _run(cfg: DictConfig, staging: Path, dist: Dist) -> tuple[dict, dict]:
     ctx = DrawContext(cfg, job.target.images, ref_latents if src.inverts else None, alpha, job.stages.stage)
     found: Drawn = src.draw(ctx, cfg.sampler.count, sink)
     metrics.update(found.metrics)
-    scores = _denoise(job, src.grid(job.grids.generation, job.loaded.predictor.num_train_timesteps), drawn, mine,
-                      staging)
+    grid = src.grid(job.grids.generation, job.loaded.predictor.num_train_timesteps)
+    if found.signal_scale < 1:
+        grid = ddim.matched_grid(grid, job.loaded.predictor.alphas_cumprod, cfg.mixing.t_M, found.signal_scale)
+        metrics["match_noise"] = {"signal_scale": found.signal_scale, "start_t": grid[-1]}
+        metrics["generation_steps"] = len(grid)
+    scores = _denoise(job, grid, drawn, mine, staging)
     if not dist.main:
         drawn.close()
         drawn.path.unlink(missing_ok=True)

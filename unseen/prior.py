@@ -54,6 +54,7 @@ class GaussianPrior:
                "symmetries": list(self.symmetries)}
         if self.centres is not None:
             out["components"] = len(self.centres)
+            out["signal_scale"] = signal_scale(self)
         if self.basis_std is not None:
             total = float(self.basis_std.pow(2).sum() + self.std.pow(2) * self.dim)
             out.update(components=len(self.basis_std),
@@ -142,6 +143,19 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
     low, high = (z.min(0).values, z.max(0).values) if truncate else (None, None)
     return GaussianPrior(variance, mean, std, basis, basis_std, low, high, centres, tuple(latents.shape[1:]),
                          tuple(symmetries), max_shift)
+
+
+def signal_scale(prior: GaussianPrior) -> float:
+    """How much of a centre's signal a mixture draw keeps, on average over the centres: a draw is put back on its
+    centre's sphere, so with m = |c|^2 / D it is sqrt(m / (m + std^2)) (c + std n): the reference's latent scaled
+    down, with isotropic noise filling the rest of its norm. A latent at t_M with alpha_bar(t_M) scaled so is one
+    at the later t where alpha_bar(t) = scale * alpha_bar(t_M) (``ddim.matched_start``); denoised from t_M instead,
+    the excess noise is left in the sample as grain. 1 for priors without centres, and for the pca kernel, whose
+    moves are along the references' own directions, not noise."""
+    if prior.centres is None:
+        return 1.0
+    m = prior.centres.pow(2).mean(1)
+    return float((m / (m + prior.std.pow(2))).mean())
 
 
 def draw(prior: GaussianPrior, n: int, generator: torch.Generator) -> torch.Tensor:

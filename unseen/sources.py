@@ -28,7 +28,7 @@ from unseen import ddim
 from unseen.errors import GeometryRejectError, UserError, check_float
 from unseen.geometry import CRITERIA, GeometryTargets, criteria, geometry_targets, optimize_into_band, \
     random_subsets, within_band
-from unseen.prior import GaussianPrior, draw, fit_prior
+from unseen.prior import GaussianPrior, draw, fit_prior, signal_scale
 
 DRAW_CHUNK = 256  # latents made at once by the replay / slerp / id / sdedit sources
 
@@ -201,6 +201,8 @@ class Drawn:
 
     metrics: dict = field(default_factory=dict)  # sections of metrics.json (prior, geometry)
     diagnostics: dict = field(default_factory=dict)  # criteria of the references and draws, for W&B histograms
+    # < 1: the latents carry more noise than t_M's and start at the later t that matches it (sampler.match_noise)
+    signal_scale: float = 1.0
 
 
 class Source:
@@ -317,7 +319,8 @@ class Prior(Source):
         targets = fitted.targets
         return Drawn({"prior": fitted.prior.stats(), "geometry": geometry_section(ctx.cfg.geometry, targets, selection)},
                      {"reference": targets.reference_values if targets else {}, "draws": selection.values,
-                      "accepted": selection.accepted_values})
+                      "accepted": selection.accepted_values},
+                     signal_scale(fitted.prior) if ctx.cfg.sampler.match_noise else 1.0)
 
 
 def geometry_section(g, targets: GeometryTargets | None, selection: Selection) -> dict:
@@ -359,6 +362,10 @@ def check(cfg) -> None:
         if s.cleanup_t not in on[:-1]:
             raise UserError(f"sampler.cleanup_t = {s.cleanup_t} must be a point of the generation grid below t_M "
                             f"({', '.join(map(str, on[1:6]))}, ...): choose one of them")
+    if s.match_noise and (s.source not in ("prior", "paper") or p.variance != "mixture"):
+        raise UserError(f"sampler.match_noise starts a mixture's draws at the noise level its bandwidth gives them; "
+                        f"it needs sampler=prior (or paper) with prior.variance=mixture, got sampler.source="
+                        f"{s.source}, prior.variance={p.variance}: drop sampler.match_noise")
     if s.paper_points < 1:
         raise UserError(f"sampler.paper_points must be >= 1, got {s.paper_points}")
     if s.batch_size < 1:

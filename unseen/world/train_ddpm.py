@@ -91,9 +91,11 @@ def train(args: argparse.Namespace, data=None, unet_factory=None) -> None:
     unet_factory = unet_factory or (lambda: make_unet(args.width))
     device = torch.device(getattr(args, "device", "cpu"))
     unet, scheduler = unet_factory().to(device), make_scheduler()
+    ckpt_path = out / "checkpoint.pt"
+    if getattr(args, "init", None) and not ckpt_path.exists():
+        _warm_start(unet, Path(args.init))
     ema = EMAModel(unet.parameters(), decay=args.ema_decay, use_ema_warmup=True, power=0.75)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
-    ckpt_path = out / "checkpoint.pt"
     step, losses = 0, []
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False, map_location=device)
@@ -130,6 +132,12 @@ def train(args: argparse.Namespace, data=None, unet_factory=None) -> None:
     log.info("done: %d steps, final loss %.4f", step, _recent(losses))
 
 
+def _warm_start(unet: UNet2DModel, init: Path) -> None:
+    """A new schedule from a shipped model's (EMA) weights; the EMA, made after this, starts from them too."""
+    unet.load_state_dict(UNet2DModel.from_pretrained(init / "unet").state_dict())
+    log.info("initialised from %s", init)
+
+
 def _step(unet, scheduler, opt, ema, args: argparse.Namespace, step: int, x0: torch.Tensor) -> float:
     """One optimizer step on the batch ``x0`` at ``step``; returns its loss. Noise and t are drawn on the CPU
     generator, so a run resumed from its checkpoint draws what an uninterrupted one would."""
@@ -163,7 +171,7 @@ def save_model(unet: UNet2DModel, scheduler: DDPMScheduler, folder: Path, stats:
 
 
 def _training_args(args: argparse.Namespace) -> dict:
-    keys = ("domain", "steps", "batch", "lr", "warmup", "width", "ema_decay", "high_t_fraction", "seed")
+    keys = ("domain", "init", "steps", "batch", "lr", "warmup", "width", "ema_decay", "high_t_fraction", "seed")
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 

@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--high-t-fraction", type=float, default=0.3,
                         help="share of each batch with t drawn from [700, T) (see train_ddpm.sample_timesteps)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", default=None,
+                        help="warm start: a diffusers model folder (e.g. the shipped emoji_ddpm) whose UNet weights "
+                             "start this run's schedule; ignored when the run folder has a checkpoint")
     parser.add_argument("--cache-dir", default=os.environ.get("UNSEEN_CACHE", ".cache/unseen"))
     parser.add_argument("--path", default=None, help="a folder with the two npm packages (offline)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
