@@ -44,13 +44,19 @@ ROWS = [
 ]
 
 
-def finetuned(target: str, steps: int, extra: list[str]) -> tuple[Path, dict]:
-    """The model fine-tuned on this target's K references (made once, kept in the cache folder)."""
-    folder = ROOT / ".cache" / "unseen" / "finetuned" / f"{target}-{steps}"
+def finetuned_with(name: str, steps: int, extra: list[str]) -> tuple[Path, dict]:
+    """A model fine-tuned by ``python -m unseen.finetune --steps STEPS EXTRA`` (made once, kept in the cache
+    folder under ``name``)."""
+    folder = ROOT / ".cache" / "unseen" / "finetuned" / f"{name}-{steps}"
     if not (folder / "finetune.json").is_file():
-        subprocess.run([sys.executable, "-m", "unseen.finetune", "--target", target, "--steps", str(steps),
-                        "--out", str(folder), *extra], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "unseen.finetune", "--steps", str(steps), "--out", str(folder), *extra],
+                       check=True, cwd=ROOT)
     return folder, json.loads((folder / "finetune.json").read_text())
+
+
+def finetuned(target: str, steps: int, extra: list[str]) -> tuple[Path, dict]:
+    """The model fine-tuned on this tiny-world target's K references."""
+    return finetuned_with(target, steps, ["--target", target, *extra])
 
 
 def main(argv=None) -> None:

@@ -167,24 +167,32 @@ def run_row(overrides: list[str], keep: Path | None = None) -> dict:
             return {"error": str(err)}
 
 
-def _code_version() -> str:
-    """The commit and any uncommitted change to the code: a row done by other code is never reused."""
+def _row_key(overrides: list[str]) -> str:
+    """The row's whole config (as composed, output paths aside) and the code that runs it (the commit and any
+    uncommitted change to unseen/): a row made by another config or other code is never reused."""
     import hashlib
     import subprocess
+
+    from omegaconf import OmegaConf
+
+    from unseen.api import compose
+
+    cfg = compose("logger=none", "progress=false", *overrides, output_dir="-")
+    cfg.output_dir = "-"
 
     def git(*a: str) -> bytes:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True).stdout
 
-    return hashlib.sha256(git("rev-parse", "HEAD") + git("diff", "HEAD", "--", "unseen", "conf", "run.py")).hexdigest()
+    code = git("rev-parse", "HEAD:unseen") + git("diff", "HEAD", "--", "unseen")  # commits elsewhere keep rows
+    return hashlib.sha256(OmegaConf.to_yaml(cfg, resolve=True).encode() + code).hexdigest()[:24]
 
 
 def _resumable(overrides: list[str]) -> dict:
-    """``run_row``, its metrics kept under the cache by (overrides, code version): a study stopped part-way (a
-    session's end) redoes only the rows it had not finished. UNSEEN_STUDY_FRESH=1 reruns every row."""
-    import hashlib
+    """``run_row``, its metrics kept under the cache by its config and code (``_row_key``): a study stopped
+    part-way (a session's end) redoes only the rows it had not finished. UNSEEN_STUDY_FRESH=1 reruns every row."""
     import os
 
-    key = hashlib.sha256(json.dumps([overrides, _code_version()]).encode()).hexdigest()[:20]
+    key = _row_key(overrides)
     path = Path(os.environ.get("UNSEEN_CACHE", ROOT / ".cache" / "unseen")) / "study_rows" / f"{key}.json"
     if path.is_file() and not os.environ.get("UNSEEN_STUDY_FRESH"):
         return json.loads(path.read_text())

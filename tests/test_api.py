@@ -165,3 +165,12 @@ def test_match_noise_starts_the_draws_where_their_noise_level_is(tmp_path):
     assert "match_noise" not in off
     assert on["unet_evaluations"]["generate"] - off["unet_evaluations"]["generate"] == \
         4 * (on["generation_steps"] - off["generation_steps"])
+
+
+def test_auto_is_skipped_for_the_models_own_samples(tmp_path, caplog):
+    """sampler=id draws pure noise: there is no t_M to choose (the emoji world turns auto on by default, and
+    its own-samples check is `... sampler=id`)."""
+    with caplog.at_level(logging.INFO, logger="unseen"):
+        m = run(make_cfg([*AUTO, "sampler=id"], tmp_path / "id"))
+    assert "auto" not in m and m["source"] == "id"
+    assert "auto: skipped, sampler.source=id does not use t_M" in caplog.text

@@ -118,7 +118,9 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
         target = st.load_target(cfg, loaded.model.resolution)
     scorers = st.scorers(cfg, target, loaded)  # before the work: a wrong choice fails in seconds
     section = None
-    if cfg.auto.enabled:
+    if cfg.auto.enabled and not source(cfg.sampler.source).mixes:  # the model's own samples: no t_M to choose
+        log.info("auto: skipped, sampler.source=%s does not use t_M", cfg.sampler.source)
+    elif cfg.auto.enabled:
         if dist.active:
             raise UserError("experiment=auto runs in one process: drop torchrun, or fix the choice it made "
                             "(metrics.json's auto.chosen) and shard that run")

@@ -210,6 +210,7 @@ class Source:
     precision latents.safetensors keeps, so replaying saved latents gives the samples exactly)."""
 
     inverts = True  # needs the references inverted to t_M
+    mixes = True  # its latents depend on t_M (experiment=auto has something to choose)
 
     def draw(self, ctx: DrawContext, count: int, sink: Callable[[torch.Tensor], None]) -> Drawn:
         raise NotImplementedError
@@ -236,7 +237,7 @@ class Slerp(Source):
 class OwnPrior(Source):
     """Pure noise at T - 1, denoised with as many steps as the generation grid has."""
 
-    inverts = False
+    inverts = mixes = False
 
     def draw(self, ctx, count, sink):
         for part in noise_latents(count, ctx.refs[0].numel(), ctx.cfg.seed, chunk=DRAW_CHUNK):

@@ -1,0 +1,95 @@
+"""The emoji world's study (issue 14): real artwork, a base model that never saw the targets.
+
+    python experiments/emoji.py                      # faces and flags, K = 64 and 10, 256 samples a row
+    python experiments/emoji.py --part 0/2 &  python experiments/emoji.py --part 1/2 &   # two processes, then
+    python experiments/emoji.py                      # ... the table from the rows both finished (kept in the cache)
+
+Rows, for each category and K: the world's default command (`python run.py model=emoji_ddpm target=emoji
+target.category=C`, nothing else), `experiment=auto` on it, and at K = 10 the fine-tuning baseline
+(``unseen.finetune``, the same 10 references, --finetune-steps AdamW steps of batch 32, then the fine-tuned model's
+own samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces
+at K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
+without `sampler.match_noise`.
+
+Every row is scored against every image of the category that is not a reference (`target.num_eval=null`), in the
+emoji classifier's feature space, with the few-shot measures (intra-cluster diversity, nearest-reference copies).
+Goals (issue 14), each met only where its interval's bound meets it: the target rate's Wilson lower bound >= 0.9,
+copies (pixel and feature) <= 0.1, diversity ratio (pixel and feature) in [0.9, 1.3], the grain ratio's upper
+bound <= 1.2.
+"""
+
+from __future__ import annotations
+
+import time
+
+from baselines import finetuned_with
+from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, run_study
+
+GOAL_GRAIN = 1.2
+CATEGORIES = ["faces", "flags"]
+
+
+def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, list[str]]]:
+    target = ["target=emoji", f"target.category={category}", f"target.num_references={k}", "mixing.reconstruct=0"]
+    base = ["model=emoji_ddpm", *target]
+    rows = [({"category": category, "K": k, "setting": "default command"}, base),
+            ({"category": category, "K": k, "setting": "auto"}, [*base, "experiment=auto"])]
+    if k == 64 and category == "faces":
+        disk = ["model=tiny_ddpm", *target]
+        rows += [({"category": category, "K": k, "setting": "disk model"}, disk),
+                 ({"category": category, "K": k, "setting": "disk model, match_noise"},
+                  [*disk, "sampler.match_noise=true"])]
+    if k == 10 and finetune_steps:
+        rows.append(({"category": category, "K": k, "setting": f"fine-tuned {finetune_steps} steps"},
+                     [*base, "sampler=id", f"model.source=FINETUNED:{category}"]))
+    return rows
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.set_defaults(count=256)
+    p.add_argument("--categories", nargs="+", default=CATEGORIES)
+    p.add_argument("--K", nargs="+", type=int, default=[64, 10])
+    p.add_argument("--finetune-steps", type=int, default=150, help="the fine-tuning baseline's budget (0: none)")
+    p.add_argument("--part", default="0/1", help="i/n: run only every n-th row from the i-th (rows are cached)")
+    args = p.parse_args(argv)
+    rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)]
+    extras = {}
+    for label, overrides in rows:  # the fine-tuned model, made once per category (kept in the cache)
+        for i, o in enumerate(overrides):
+            if o.startswith("model.source=FINETUNED:"):
+                started, category = time.time(), o.split(":", 1)[1]
+                folder, extras[category] = finetuned_with(
+                    f"emoji-{category}-k{label['K']}", args.finetune_steps,
+                    ["--model", "builtin:emoji_ddpm", "--references", str(label["K"]), "target=emoji",
+                     f"target.category={category}"])
+                overrides[i] = f"model.source={folder}"
+                print(f"fine-tuned on {category}: {extras[category]} ({time.time() - started:.0f}s here)", flush=True)
+    part, parts = map(int, args.part.split("/"))
+    results = run_study("emoji", rows[part::parts], args, on_metrics=lambda label, m: {
+        name: get_field(m, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M", "start_t")})
+    if parts > 1:
+        return
+    for r in results:
+        stats = extras.get(r["category"]) if r["setting"].startswith("fine-tuned") else None
+        if stats and "error" not in r:
+            r["unet_evaluations"] = (r["unet_evaluations"] or 0) + stats["unet_evaluation_equivalents"]
+        r["meets_goal"] = meets_goal(r) and (number(r, "grain_high") or 9.0) <= GOAL_GRAIN
+        r["label"] = f"{r['category']} K{r['K']} {r['setting']}"
+    cols = ["category", "K", "setting", "target_rate", "memorised_pixel", "memorised_feature", "diversity_pixel",
+            "diversity_feature", "precision", "grain", "fid", "intra_cluster", "copies", "auto_chosen", "auto_t_M",
+            "unet_evaluations", "meets_goal"]
+    publish("emoji", args, results,
+            f"{args.count} samples per row; emoji_ddpm unless named; scored against every image of the category "
+            f"that is not a reference, in the emoji classifier's features. target_rate [Wilson 95%]; memorised = "
+            f"fraction of samples nearer a reference than half the references' own NN distance (pixels, features); "
+            f"diversity = samples' mean pairwise distance / held-out images'; grain [bootstrap 95%] = mean "
+            f"|Laplacian| over the held-out images'; intra_cluster / copies = the few-shot measures in the "
+            f"classifier's features. meets_goal: the rate's lower bound >= 0.9, memorised <= 0.1, diversity in "
+            f"[0.9, 1.3], grain's upper bound <= {GOAL_GRAIN}.\n\n" + markdown(results, cols),
+            lambda rs, path: bar_figure(rs, "label", ["target_rate", "memorised_pixel", "diversity_pixel", "grain"],
+                                        path, f"emoji world, {args.count} samples each"))
+
+
+if __name__ == "__main__":
+    main()
