@@ -243,6 +243,8 @@ def fmt(v, spec: str = ".3g") -> str:
         if spec.endswith("d"):  # a count read back from a CSV as a float
             v = int(v)
         return format(v, spec)
+    if isinstance(v, int) and not isinstance(v, bool) and spec.endswith("d"):  # a count from this run's metrics
+        return format(v, spec)
     return str(v)
 
 

@@ -6,7 +6,7 @@
 
 Rows, for each category and K: the world's default command (`python run.py model=emoji_ddpm target=emoji
 target.category=C`, nothing else), `experiment=auto` on it, and at K = 10 the fine-tuning baseline
-(``unseen.finetune``, the same 10 references, --finetune-steps AdamW steps of batch 32, then the fine-tuned model's
+(``unseen.finetune``, the same 10 references, --finetune-steps AdamW steps of batch 10 (all of them), then the fine-tuned model's
 own samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces
 at K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
 without `sampler.match_noise`.
@@ -50,7 +50,9 @@ def main(argv=None) -> None:
     p.set_defaults(count=256)
     p.add_argument("--categories", nargs="+", default=CATEGORIES)
     p.add_argument("--K", nargs="+", type=int, default=[64, 10])
-    p.add_argument("--finetune-steps", type=int, default=150, help="the fine-tuning baseline's budget (0: none)")
+    p.add_argument("--finetune-steps", type=int, default=500,
+                   help="the fine-tuning baseline's budget (0: none): 500 steps of the 10 references, 15,000 UNet "
+                        "evaluation equivalents, about what the method spends on a row")
     p.add_argument("--part", default="0/1", help="i/n: run only every n-th row from the i-th (rows are cached)")
     args = p.parse_args(argv)
     rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)]

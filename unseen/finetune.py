@@ -82,14 +82,14 @@ def main(argv: list[str] | None = None) -> None:
     model.unet.save_pretrained(out / "unet")
     where, _ = resolve_source(args.model)
     DDPMScheduler.from_pretrained(where, subfolder="scheduler").save_pretrained(out / "scheduler")
-    stats = {"base": args.model, "target": args.target, "overrides": args.overrides,
+    stats = {"base": args.model, "target": target.name, "overrides": args.overrides,
              "references": len(target.images), "steps": args.steps,
              "batch_size": args.batch_size, "lr": args.lr, "seconds": round(seconds, 1),
              "unet_evaluation_equivalents": args.steps * min(args.batch_size, len(target.images)) * 3,  # fwd + bwd ~ 3 fwd
              "loss_first_50": sum(losses[:50]) / len(losses[:50]), "loss_last_50": sum(losses[-50:]) / len(losses[-50:])}
     (out / "finetune.json").write_text(json.dumps(stats, indent=2) + "\n")
     log.info("fine-tuned %s on %d %s references: %d steps in %.0fs, loss %.4f -> %.4f; saved to %s", args.model,
-             len(target.images), args.target, args.steps, seconds, stats["loss_first_50"], stats["loss_last_50"], out)
+             len(target.images), target.name, args.steps, seconds, stats["loss_first_50"], stats["loss_last_50"], out)
 
 
 if __name__ == "__main__":
