@@ -55,7 +55,8 @@ def main(argv=None) -> None:
                         "evaluation equivalents, about what the method spends on a row")
     p.add_argument("--part", default="0/1", help="i/n: run only every n-th row from the i-th (rows are cached)")
     args = p.parse_args(argv)
-    rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)]
+    part, parts = map(int, args.part.split("/"))
+    rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)][part::parts]
     extras = {}
     for label, overrides in rows:  # the fine-tuned model, made once per category (kept in the cache)
         for i, o in enumerate(overrides):
@@ -67,8 +68,7 @@ def main(argv=None) -> None:
                      f"target.category={category}"])
                 overrides[i] = f"model.source={folder}"
                 print(f"fine-tuned on {category}: {extras[category]} ({time.time() - started:.0f}s here)", flush=True)
-    part, parts = map(int, args.part.split("/"))
-    results = run_study("emoji", rows[part::parts], args, on_metrics=lambda label, m: {
+    results = run_study("emoji", rows, args, on_metrics=lambda label, m: {
         name: get_field(m, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M", "start_t")})
     if parts > 1:
         return
