@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 
 from baselines import finetuned_with
-from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, run_study
+from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, run_study
 
 GOAL_GRAIN = 1.2
 CATEGORIES = ["faces", "flags"]
@@ -54,9 +54,12 @@ def main(argv=None) -> None:
                    help="the fine-tuning baseline's budget (0: none): 500 steps of the 10 references, 15,000 UNet "
                         "evaluation equivalents, about what the method spends on a row")
     p.add_argument("--part", default="0/1", help="i/n: run only every n-th row from the i-th (rows are cached)")
+    p.add_argument("--settings", nargs="+", default=None,
+                   help="run only these settings and keep the committed CSV's other rows")
     args = p.parse_args(argv)
     part, parts = map(int, args.part.split("/"))
-    rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)][part::parts]
+    rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)
+            if args.settings is None or r[0]["setting"] in args.settings][part::parts]
     extras = {}
     for label, overrides in rows:  # the fine-tuned model, made once per category (kept in the cache)
         for i, o in enumerate(overrides):
@@ -78,6 +81,13 @@ def main(argv=None) -> None:
             r["unet_evaluations"] = (r["unet_evaluations"] or 0) + stats["unet_evaluation_equivalents"]
         r["meets_goal"] = meets_goal(r) and (number(r, "grain_high") or 9.0) <= GOAL_GRAIN
         r["label"] = f"{r['category']} K{r['K']} {r['setting']}"
+    if args.settings is not None:  # the committed rows of the other settings, in the study's order
+        def key(r: dict) -> tuple:
+            return r["category"], int(float(r["K"])), r["setting"]
+
+        new, old = {key(r): r for r in results}, {key(r): r for r in read_rows("emoji", args)}
+        order = [key(label) for c in CATEGORIES for k in (64, 10) for label, _ in rows_for(c, k, args.finetune_steps)]
+        results = [new.get(k) or old[k] for k in order if k in new or k in old]
     cols = ["category", "K", "setting", "target_rate", "memorised_pixel", "memorised_feature", "diversity_pixel",
             "diversity_feature", "precision", "grain", "fid", "intra_cluster", "copies", "auto_chosen", "auto_t_M",
             "unet_evaluations", "meets_goal"]
