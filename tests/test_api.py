@@ -4,6 +4,7 @@
 import ast
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,16 +134,37 @@ def test_auto_runs_once_on_the_finished_config(tmp_path, caplog):
     assert metrics["inversion_steps"] == chosen // 10
 
 
-def test_auto_candidates_are_checked_on_the_references_auto_fits_on(tmp_path):
-    """K = 16 and holdout 0.25: auto fits on 12. A pca candidate with 12 components needs 13; the old check used
-    K - 2 = 14 and let it through to fail inside the choice."""
+def test_auto_candidates_are_checked_on_the_references_auto_fits_on(tmp_path, caplog):
+    """K = 16 and holdout 0.25: auto fits on 12. A pca candidate with 12 components needs 13: valid with all 16, so
+    it is skipped with a warning naming it (the preset's pca at 10 shots used to stop the whole run); one invalid
+    with all 16 too is an error naming it, and so is every candidate needing more."""
     from unseen.checks import validate
 
-    cfg = make_cfg([*AUTO, "+auto.candidates.big=['sampler.source=prior','prior.variance=pca','prior.components=12']"],
-                   tmp_path / "run")
-    with pytest.raises(UserError, match=r"auto.candidates.big: the 'pca' prior needs at least 13 references.*"
-                                        r"fitting on 12 of your 16 references"):
-        validate(cfg)
+    big = "+auto.candidates.big=['sampler.source=prior','prior.variance=pca','prior.components=12']"
+    with caplog.at_level(logging.WARNING, logger="unseen"):
+        validate(make_cfg([*AUTO, big], tmp_path / "run"))
+    assert re.search(r"auto.candidates.big: the 'pca' prior needs at least 13 references.*fitting on 12 of your 16 "
+                     r"references.*: skipped", caplog.text)
+    huge = "+auto.candidates.huge=['sampler.source=prior','prior.variance=pca','prior.components=20']"
+    with pytest.raises(UserError, match=r"auto.candidates.huge: the 'pca' prior needs at least 21 references"):
+        validate(make_cfg([*AUTO, huge], tmp_path / "run"))
+    only = ["experiment=auto", "target.num_references=16", "auto.count=4", "mixing.steps=null", "~auto.candidates.pca",
+            "~auto.candidates.residual", "~auto.candidates.mixture_sym", "~auto.candidates.mixture",
+            "~auto.candidates.slerp", big]
+    with pytest.raises(UserError, match="no candidate can run: add references"):
+        validate(make_cfg(only, tmp_path / "run"))
+
+
+def test_auto_at_ten_shots_runs_without_the_presets_pca(tmp_path):
+    """The field's 10-shot protocol with experiment=auto: auto fits on 8, the preset's pca (8 components) cannot
+    run there; the choice goes on without it and says why in metrics.json."""
+    m = run(make_cfg(["experiment=auto", "target.num_references=10", "auto.t_M=[100]", "auto.count=4",
+                      "mixing.t_M=300", "sampler.count=4", "sampler.batch_size=4", "mixing.steps=null",
+                      "mixing.reconstruct=0", "~auto.candidates.mixture_sym", "~auto.candidates.residual"],
+                     tmp_path / "run"))
+    by_name = {c["candidate"]: c for c in m["auto"]["candidates"]}
+    assert by_name["pca"]["score"] == float("inf") and "needs at least 9 references" in by_name["pca"]["error"]
+    assert m["auto"]["chosen"]["candidate"] in ("mixture", "slerp") and m["auto"]["fitting_references"] == 8
 
 
 def test_match_noise_starts_the_draws_where_their_noise_level_is(tmp_path):

@@ -4,13 +4,16 @@ models: model and device, evaluate: eval, auto); this module only collects them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from unseen import auto, data, ddim, evaluate, fewshot, geometry, models, prior, sources
-from unseen.config import unknown_keys
+from unseen.config import unknown_keys, with_overrides
 from unseen.errors import UserError
+
+log = logging.getLogger("unseen")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -37,14 +40,30 @@ def validate(cfg: DictConfig) -> None:
         raise UserError(f"cache_max_gb must be > 0 or null, got {cfg.cache_max_gb}")
     if cfg.auto.enabled:
         auto.check(cfg)
-        k = cfg.target.num_references
-        for name, t, candidate in auto.candidate_configs(cfg):
+        _check_candidates(cfg)
+
+
+def _check_candidates(cfg: DictConfig) -> None:
+    """Every auto candidate as a run of its own on the references auto fits on. One that is valid with all K
+    references but needs more than auto fits on (the preset's pca prior at 10 shots) is skipped, with a warning:
+    the choice scores it as unable to run. One invalid with all K too is an error naming it."""
+    k, skipped = cfg.target.num_references, {}
+    for name, t, candidate in auto.candidate_configs(cfg):
+        try:
+            validate(candidate)
+        except UserError as err:
+            fitting = candidate.target.num_references
+            message = (f"auto.candidates.{name}: {err} (as auto runs it: at t_M {t}, fitting on {fitting} of your {k} "
+                       f"references, the rest validate)")
             try:
-                validate(candidate)
-            except UserError as err:
-                fitting = candidate.target.num_references
-                raise UserError(f"auto.candidates.{name}: {err} (as auto runs it: at t_M {t}, fitting on {fitting} "
-                                f"of your {k} references, the rest validate)") from err
+                validate(with_overrides(candidate, [f"target.num_references={k}"]))
+            except UserError:
+                raise UserError(message) from err
+            skipped[name] = message
+    if len(skipped) == len(cfg.auto.candidates):
+        raise UserError(next(iter(skipped.values())) + "; no candidate can run: add references")
+    for message in skipped.values():
+        log.warning("%s: skipped", message)
 
 
 def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None) -> None:
