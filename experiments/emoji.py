@@ -5,7 +5,8 @@
     python experiments/emoji.py                      # ... the table from the rows both finished (kept in the cache)
 
 Rows, for each category and K: the world's default command (`python run.py model=emoji_ddpm target=emoji
-target.category=C`, nothing else), `experiment=auto` on it, and at K = 10 the fine-tuning baseline
+target.category=C`, nothing else), `experiment=auto` on it, at K = 64 the t_M the default chooses for the other
+category fixed (faces at 500, flags at 300), and at K = 10 the fine-tuning baseline
 (``unseen.finetune``, the same 10 references, --finetune-steps AdamW steps of batch 10 (all of them), then the fine-tuned model's
 own samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces
 at K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
@@ -34,6 +35,10 @@ def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, lis
     base = ["model=emoji_ddpm", *target]
     rows = [({"category": category, "K": k, "setting": "default command"}, base),
             ({"category": category, "K": k, "setting": "auto"}, [*base, "experiment=auto"])]
+    other = {"faces": 500, "flags": 300}.get(category)  # the t_M the world's default chooses for the other one
+    if k == 64 and other:
+        rows.append(({"category": category, "K": k, "setting": f"fixed t_M {other}"},
+                     [*base, "auto.enabled=false", f"mixing.t_M={other}"]))
     if k == 64 and category == "faces":
         disk = ["model=tiny_ddpm", *target]
         rows += [({"category": category, "K": k, "setting": "disk model"}, disk),
