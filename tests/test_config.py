@@ -5,11 +5,15 @@ from omegaconf import OmegaConf
 from tests.helpers import CONF, make_cfg
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
+# Groups of config.yaml's defaults list are chosen with group=choice; the others (world: a world's defaults, which
+# its target selects) are added with +group=choice.
+PRIMARY = {next(iter(d)) for d in OmegaConf.to_container(OmegaConf.load(CONF / "config.yaml").defaults)
+           if isinstance(d, dict)}
 
 
 @pytest.mark.parametrize("group,choice", [(g, f.stem) for g in GROUPS for f in sorted((CONF / g).glob("*.yaml"))])
 def test_every_choice_composes(group, choice):
-    cfg = make_cfg([f"{group}={choice}"], output_dir="/tmp/x", small=False)
+    cfg = make_cfg([f"{'' if group in PRIMARY else '+'}{group}={choice}"], output_dir="/tmp/x", small=False)
     assert OmegaConf.is_config(cfg) and cfg.output_dir == "/tmp/x"
 
 
