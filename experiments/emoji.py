@@ -6,10 +6,10 @@
 
 Rows, for each category and K: the world's default command (`python run.py model=emoji_ddpm target=emoji
 target.category=C`, nothing else), `experiment=auto` on it, at K = 64 the t_M the default chooses for the other
-category fixed (faces at 500, flags at 300), and at K = 10 the fine-tuning baseline
-(``unseen.finetune``, the same 10 references, --finetune-steps AdamW steps of batch 10 (all of them), then the fine-tuned model's
-own samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces
-at K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
+category fixed (faces at 500, flags at 300), and at K = 10 the fine-tuning baseline (``unseen.finetune``, the
+same 10 references, --finetune-steps AdamW steps of batch 10, i.e. all of them, then the fine-tuned model's own
+samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces at
+K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
 without `sampler.match_noise`.
 
 Every row is scored against every image of the category that is not a reference (`target.num_eval=null`), in the

@@ -9,8 +9,8 @@ bootstrap 95% interval; 1 = as smooth as real images). Rows, each a plain run of
 change: the mixture's bandwidth (0 = the references' latents themselves, i.e. replay), stochastic DDIM on the
 tail below t = 100 (`sampler.eta_from`), a renoise-and-denoise clean-up at t = 50 (`sampler.cleanup_t`), the
 mixture's pca kernel (moves along the references' 16 principal directions only, `prior.kernel=pca`), a
-smaller t_M, and the draws denoised from the t their noise level matches (`sampler.match_noise`). Beside grain: the target rate with its interval, diversity, copies and
-precision, and the UNet evaluations each row cost.
+smaller t_M, and the draws denoised from the t their noise level matches (`sampler.match_noise`). Beside grain:
+the target rate with its interval, diversity, copies and precision, and the UNet evaluations each row cost.
 """
 
 from __future__ import annotations
