@@ -234,6 +234,13 @@ def run_study(name: str, rows: list[tuple[dict, list[str]]], args, extra_columns
     return results
 
 
+def with_committed(name: str, args, results: list[dict], order: list[tuple], key) -> list[dict]:
+    """A study that reran some of its rows: those rows, and the committed CSV's others, in ``order`` (the keys
+    ``key(row)`` of every row the study has)."""
+    new, old = {key(r): r for r in results}, {key(r): r for r in read_rows(name, args)}
+    return [new.get(k) or old[k] for k in order if k in new or k in old]
+
+
 def fmt(v, spec: str = ".3g") -> str:
     if v is None:
         return ""

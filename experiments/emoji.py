@@ -24,7 +24,8 @@ from __future__ import annotations
 import time
 
 from baselines import finetuned_with
-from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, run_study
+from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, run_study, \
+    with_committed
 
 GOAL_GRAIN = 1.2
 CATEGORIES = ["faces", "flags"]
@@ -90,9 +91,8 @@ def main(argv=None) -> None:
         def key(r: dict) -> tuple:
             return r["category"], int(float(r["K"])), r["setting"]
 
-        new, old = {key(r): r for r in results}, {key(r): r for r in read_rows("emoji", args)}
         order = [key(label) for c in CATEGORIES for k in (64, 10) for label, _ in rows_for(c, k, args.finetune_steps)]
-        results = [new.get(k) or old[k] for k in order if k in new or k in old]
+        results = with_committed("emoji", args, results, order, key)
     cols = ["category", "K", "setting", "target_rate", "memorised_pixel", "memorised_feature", "diversity_pixel",
             "diversity_feature", "precision", "grain", "fid", "intra_cluster", "copies", "auto_chosen", "auto_t_M",
             "unet_evaluations", "meets_goal"]

@@ -15,7 +15,7 @@ the target rate with its interval, diversity, copies and precision, and the UNet
 
 from __future__ import annotations
 
-from common import bar_figure, markdown, parser, publish, read_rows, run_study, target_overrides
+from common import bar_figure, markdown, parser, publish, read_rows, run_study, target_overrides, with_committed
 
 FIXES = [
     ("mixture bw 1 (default)", []),
@@ -44,10 +44,8 @@ def main(argv=None) -> None:
                 for t in args.targets for name, o in FIXES if args.fixes is None or name in args.fixes]
         results = run_study("grain", rows, args)
         if args.fixes is not None:  # the committed rows of the other fixes, in the order of FIXES
-            new = {(r["target"], r["fix"]): r for r in results}
-            old = {(r["target"], r["fix"]): r for r in read_rows("grain", args)}
-            results = [new.get((t, f)) or old[(t, f)] for t in args.targets for f, _ in FIXES
-                       if (t, f) in new or (t, f) in old]
+            results = with_committed("grain", args, results, [(t, f) for t in args.targets for f, _ in FIXES],
+                                     lambda r: (r["target"], r["fix"]))
     for r in results:
         r["label"] = f"{r['target']} {r['fix']}"
     cols = ["target", "fix", "grain", "grain_low", "grain_high", "target_rate", "rate_low", "diversity_pixel",
