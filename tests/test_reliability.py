@@ -277,3 +277,28 @@ def test_ctrl_c_in_the_first_seconds_is_one_line(after, tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "interrupted" in err
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_ctrl_c_inside_an_import_that_swallows_it_is_still_one_line(tmp_path):
+    """torch once swallowed a KeyboardInterrupt raised while it imported numpy.linalg and died seconds later of a
+    RecursionError: while the run is checked, Ctrl-C inside any import ends the process at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_cli import default_sigint
+
+    (tmp_path / "swallower.py").write_text(
+        "import time\ntry:\n    time.sleep(30)\nexcept BaseException:\n    pass\nraise RecursionError('half-imported')\n")
+    script = ("import signal, sys; sys.path.insert(0, sys.argv[1]); from unseen import cli\n"
+              "signal.signal(signal.SIGINT, cli._on_sigint_while_checking)\nprint('ready', flush=True)\n"
+              "import swallower\n")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "interrupted: no results were written", err[-2000:]

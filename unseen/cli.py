@@ -11,6 +11,7 @@ is the one Hydra uses: the CLI resolves ``hydra.run.dir`` once and passes it on.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -89,6 +90,19 @@ def _on_sigterm(signum, frame):  # noqa: ARG001
     raise Terminated()
 
 
+def _on_sigint_while_checking(signum, frame):
+    """Ctrl-C before Hydra makes a folder. Inside an import it ends the process at once: a KeyboardInterrupt
+    raised mid-import can be swallowed by the library being imported (torch importing numpy.linalg did), which
+    then fails seconds later with a RecursionError instead of one line. Imports write nothing, so nothing is
+    left behind; elsewhere the usual KeyboardInterrupt unwinds (removing the writability probes)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            print("interrupted: no results were written", file=sys.stderr, flush=True)
+            os._exit(130)
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
 class _Single:  # before distributed.setup(): one process
     active, main, rank, world = False, True, 0, 1
 
@@ -102,8 +116,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = [sys.argv[0], *argv]
     args = sys.argv[1:]
     signal.signal(signal.SIGTERM, _on_sigterm)
+    on_sigint = signal.getsignal(signal.SIGINT)
+    shield = on_sigint is signal.default_int_handler  # not where SIGINT is ignored (nohup, background jobs)
     try:
+        if shield:
+            signal.signal(signal.SIGINT, _on_sigint_while_checking)
         _start(args)
+        if shield:
+            signal.signal(signal.SIGINT, on_sigint)
         _hydra_job()()
     except KeyboardInterrupt as err:
         what = "terminated" if isinstance(err, Terminated) else "interrupted"
