@@ -22,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
 FILE_MODELS = ["dog_ddpm", "celebahq_ckpt", "church_ckpt", "bedroom_ckpt"]
 HUB_MODELS = ["celebahq_ddpm", "church_ddpm", "bedroom_ddpm", "cifar10_ddpm"]
+LATENT_HUB_MODELS = ["sd15", "sd21", "dit256", "ldm_celebahq"]
 
 
 def test_every_model_config_is_one_of_the_known_ones():
     assert sorted(p.stem for p in (CONF / "model").glob("*.yaml")) == \
-        sorted(FILE_MODELS + HUB_MODELS + ["tiny_ddpm", "emoji_ddpm"])
+        sorted(FILE_MODELS + HUB_MODELS + LATENT_HUB_MODELS + ["tiny_ddpm", "tiny_ldm", "emoji_ddpm"])
 
 
 @pytest.mark.parametrize("name", FILE_MODELS)

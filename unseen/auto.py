@@ -34,6 +34,7 @@ import torch
 from omegaconf import DictConfig
 
 from unseen import ddim
+from unseen.autoencoder import Pixels
 from unseen.cache import invert_run
 from unseen.config import with_overrides
 from unseen.errors import UserError, check_float
@@ -101,6 +102,7 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
     source set; everything else, ``mixing.generate_steps`` included, as the user gave it) and the ``auto``
     section of metrics.json."""
     stride, wanted = cfg.mixing.stride, sorted(cfg.auto.t_M)
+    images, refs = refs, model.space.encode(refs)  # a latent model inverts its references' latents
     if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
         def latents_at(t: int) -> torch.Tensor:
             return invert_run(cfg, predictor, model.identity, refs, ddim.stride_grid(t, stride), f"stride:{stride}")[0]
@@ -109,8 +111,10 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
         ddim.invert_to(predictor, refs, ddim.stride_grid(wanted[-1], stride), cfg.progress,
                        lambda t, x: points.__setitem__(t, x) if t in wanted else None)
         latents_at = points.__getitem__
-    unet = FeatureNetwork(MidBlockFeatures(model.unet, pool="mean_std"), 0, f"unet-std-{model.identity}")
-    choice, section = choose(cfg, predictor, refs, latents_at, unet)
+    latent = model.space if model.space.factor > 1 else None
+    unet = FeatureNetwork(MidBlockFeatures(model.unet, "mean_std", latent, model.conditioning), 0,
+                          f"unet-std-{model.identity}")
+    choice, section = choose(cfg, predictor, images, latents_at, unet, model.space)
     log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
     chosen = with_overrides(cfg, [*choice["overrides"], "auto.enabled=false"])
     chosen.output_dir = cfg.output_dir
@@ -120,9 +124,10 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
 class _Reference:
     """The fitting and validation references and what every candidate is compared with."""
 
-    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet):
+    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet, space):
         self.fit, self.val = split(len(refs), cfg.auto.holdout, cfg.seed)
         self.fit_images, self.val_images = refs[self.fit], refs[self.val]
+        self.space, self.fit_x0 = space, space.encode(self.fit_images)
         self.fit_features, self.val_features = unet(self.fit_images), unet(self.val_images)
         self.baseline = chamfer(self.fit_features, self.val_features)
         self.diversity = mean_pairwise_distance(self.val_features)
@@ -130,12 +135,13 @@ class _Reference:
         self.nn = nearest_distances(self.fit_features, self.fit_features, exclude_self=True).mean()
 
 
-def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet) -> tuple[dict, dict]:
+def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels()
+           ) -> tuple[dict, dict]:
     """The winning candidate's overrides (with ``mixing.t_M``) and the ``auto`` section of metrics.json.
 
     ``latents_at(t)`` gives the K references' latents at t (from the one inversion); ``unet`` the feature network
     of the middle block."""
-    a, ref = cfg.auto, _Reference(cfg, refs, unet)
+    a, ref = cfg.auto, _Reference(cfg, refs, unet, space)
     rows, started = [], time.perf_counter()
     for t in sorted(a.t_M):
         z_fit = latents_at(t)[ref.fit]
@@ -159,14 +165,16 @@ def _score(cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, 
     a, drawn, evals = cand.auto, [], predictor.evaluations
     src = source(cand.sampler.source)
     try:
-        found = src.draw(DrawContext(cand, ref.fit_images, z_fit, predictor.alpha_bar(t)), a.count, drawn.append)
+        found = src.draw(DrawContext(cand, ref.fit_x0, z_fit, predictor.alpha_bar(t)), a.count, drawn.append)
     except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
         return {"candidate": name, "t_M": t, "score": float("inf"), "error": str(err)}
-    z = torch.cat(drawn).reshape(-1, *ref.fit_images.shape[1:])
+    z = torch.cat(drawn).reshape(-1, *ref.fit_x0.shape[1:])
     grid = src.grid(ddim.stride_grid(t, cand.mixing.stride), predictor.num_train_timesteps)
     if found.signal_scale < 1:
         grid = ddim.matched_grid(grid, predictor.alphas_cumprod, t, found.signal_scale)
-    samples = ddim.generate(predictor, z, grid, clip_x0=cand.sampler.clip_x0).float()
+    clip = cand.sampler.clip_x0 and ref.space.factor == 1
+    with predictor.guiding(cand.sampler.guidance):
+        samples = ref.space.decode(ddim.generate(predictor, z, grid, clip_x0=clip))
     features = unet(samples)
     pixel_memorised = memorisation(samples, ref.fit_images)["fraction_below_0.5"]
     feature_memorised = float((nearest_distances(features, ref.fit_features) / ref.nn < 0.5).double().mean())

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 # Heavy imports (torch, Hydra) happen inside main(), where Ctrl-C is answered with one line.
@@ -103,6 +104,21 @@ def _on_sigint_while_checking(signum, frame):
     raise KeyboardInterrupt
 
 
+@contextmanager
+def _imports_shielded():
+    """While the run is checked (torch, Hydra and diffusers import): Ctrl-C as _on_sigint_while_checking says.
+    Not where SIGINT is ignored (nohup, background jobs) or already handled by someone else."""
+    before = signal.getsignal(signal.SIGINT)
+    shield = before is signal.default_int_handler
+    if shield:
+        signal.signal(signal.SIGINT, _on_sigint_while_checking)
+    try:
+        yield
+    finally:
+        if shield:
+            signal.signal(signal.SIGINT, before)
+
+
 class _Single:  # before distributed.setup(): one process
     active, main, rank, world = False, True, 0, 1
 
@@ -116,14 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = [sys.argv[0], *argv]
     args = sys.argv[1:]
     signal.signal(signal.SIGTERM, _on_sigterm)
-    on_sigint = signal.getsignal(signal.SIGINT)
-    shield = on_sigint is signal.default_int_handler  # not where SIGINT is ignored (nohup, background jobs)
     try:
-        if shield:
-            signal.signal(signal.SIGINT, _on_sigint_while_checking)
-        _start(args)
-        if shield:
-            signal.signal(signal.SIGINT, on_sigint)
+        with _imports_shielded():
+            _start(args)
         _hydra_job()()
     except KeyboardInterrupt as err:
         what = "terminated" if isinstance(err, Terminated) else "interrupted"

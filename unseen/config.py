@@ -36,6 +36,11 @@ class ModelConfig:
     # changes the UNet's arithmetic order, so it is part of the inversion cache's key.
     channels_last: bool = False  # the UNet's weights in channels-last memory format
     compile: bool = False  # torch.compile the UNet (the first calls pay the compilation)
+    # Conditional models (docs/design.md, "latent models"): the fixed condition every latent is inverted and
+    # denoised under. A text model's prompt ("" : the empty prompt); a class-conditional model's class (null:
+    # its null class).
+    prompt: str = ""
+    class_label: Optional[int] = None
 
 
 @dataclass
@@ -112,6 +117,9 @@ class SamplerConfig:
     # (the generation grid continued above t_M at its spacing), so that noise is removed instead of left as grain.
     match_noise: bool = False
     paper_points: int = 20  # source paper: slerp points per (reference, prior draw) pair
+    # Classifier-free guidance of generation (conditional models): eps_null + guidance (eps_cond - eps_null). 1 is
+    # the condition alone, what inversion always uses (exact DDIM inversion needs it); > 1 costs 2 evaluations.
+    guidance: float = 1.0
 
 
 @dataclass

@@ -13,6 +13,7 @@ error is the model's own (eps at a point vs at its neighbour), not the arithmeti
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -124,6 +125,8 @@ class NoisePredictor:
     evaluations: int = 0  # images passed through the UNet, summed over calls
     model_dtype: torch.dtype = torch.float32
     prediction_type: str = "epsilon"  # epsilon | v_prediction | sample: what the UNet was trained to predict
+    conditioning: object | None = None  # unseen.conditioning.Conditioning of a conditional model
+    guidance: float = 1.0  # classifier-free guidance; 1 (the condition alone) except while generating
     _channels: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -144,6 +147,22 @@ class NoisePredictor:
     def alpha_bar(self, t: int) -> torch.Tensor:
         return torch.tensor(1.0, dtype=torch.float64) if t < 0 else self.alphas_cumprod[t]
 
+    @contextmanager
+    def guiding(self, scale: float):
+        """Generation under ``sampler.guidance``; inversion and reconstruction stay at 1."""
+        before, self.guidance = self.guidance, scale
+        try:
+            yield self
+        finally:
+            self.guidance = before
+
+    def _eps(self, chunk: torch.Tensor, steps: torch.Tensor, which: str) -> torch.Tensor:
+        kwargs = ({} if self.conditioning is None else
+                  self.conditioning.kwargs(which, len(chunk), self.device, self.model_dtype))
+        self.evaluations += chunk.shape[0]
+        out = self.unet(chunk.to(self.device, self.model_dtype), steps, **kwargs).sample[:, : self._channels]
+        return out.to(torch.float64)
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: int) -> torch.Tensor:
         if len(x) == 0:  # a rank with no micro-batch of its own
@@ -152,12 +171,14 @@ class NoisePredictor:
         for chunk in x.split(self.batch_size):
             steps = torch.full((chunk.shape[0],), t, dtype=torch.long, device=self.device)
             try:
-                eps = self.unet(chunk.to(self.device, self.model_dtype), steps).sample[:, : self._channels]
+                eps = self._eps(chunk, steps, "cond")
+                if self.guidance != 1 and self.conditioning is not None:
+                    null = self._eps(chunk, steps, "null")
+                    eps = null + self.guidance * (eps - null)
             except torch.cuda.OutOfMemoryError as err:
                 raise UserError(f"out of GPU memory running the UNet on {chunk.shape[0]} images of "
                                 f"{tuple(chunk.shape[1:])}: lower model.batch_size (now {self.batch_size})") from err
-            out.append(eps.to(x.device, torch.float64))
-            self.evaluations += chunk.shape[0]
+            out.append(eps.to(x.device))
         # Plain NCHW: CPU convolutions may return channels-last tensors, and a latent's memory layout
         # changes the UNet's summation order, so a walk resumed from a cached (NCHW) latent would differ
         # in the last bit from an uninterrupted one.

@@ -106,37 +106,62 @@ def check(e) -> None:
 class MidBlockFeatures(nn.Module):
     """The UNet's own middle-block activations ("h-space", which the paper's code extracts) of clean images
     (t = 0), averaged over space: an offline feature space for ANY model. Scores in it compare runs of the
-    same model with each other; they are not Inception FIDs and not comparable across models."""
+    same model with each other; they are not Inception FIDs and not comparable across models.
 
-    def __init__(self, unet: nn.Module, pool: str = "mean"):
+    A latent model's images are encoded first (``space``) and its fixed condition passed (``conditioning``); a
+    transformer (DiT) has no middle block, so its middle transformer block's tokens stand in for it."""
+
+    def __init__(self, unet: nn.Module, pool: str = "mean", space=None, conditioning=None):
         super().__init__()
         self.unet = getattr(unet, "_orig_mod", unet)  # a torch.compile'd UNet: hooks need the plain module
-        if getattr(self.unet, "mid_block", None) is None:
+        self.middle = middle_block(self.unet)
+        if self.middle is None:
             raise UserError("this model has no middle block, which eval.feature=unet, eval.unet_memorisation and "
                             "experiment=auto read: set eval.unet_memorisation=false and another eval.feature")
         self.pool = pool  # mean | mean_std (the spread over space too: tells shapes apart better, twice the size)
+        self.space, self.conditioning = space, conditioning
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         captured = {}
-        handle = self.unet.mid_block.register_forward_hook(lambda m, i, out: captured.setdefault("h", out))
+        if self.space is not None:
+            x = self.space.encode(x).to(x.device)
+        kwargs = {} if self.conditioning is None else self.conditioning.kwargs("cond", len(x), x.device,
+                                                                              self.unet.dtype)
+        handle = self.middle.register_forward_hook(lambda m, i, out: captured.setdefault("h", out))
         try:
-            self.unet(x.to(self.unet.dtype), torch.zeros(len(x), dtype=torch.long, device=x.device))
+            self.unet(x.to(self.unet.dtype), torch.zeros(len(x), dtype=torch.long, device=x.device), **kwargs)
         finally:
             handle.remove()
-        h = captured["h"].float()
+        h = captured["h"][0] if isinstance(captured["h"], tuple) else captured["h"]
+        h = h.float()
+        dims = (1,) if h.dim() == 3 else (2, 3)  # tokens (B, N, D) or feature maps (B, C, H, W)
         if self.pool == "mean_std":
-            return torch.cat([h.mean(dim=(2, 3)), h.std(dim=(2, 3))], dim=1)
-        return h.mean(dim=(2, 3))
+            return torch.cat([h.mean(dim=dims), h.std(dim=dims)], dim=1)
+        return h.mean(dim=dims)
+
+
+def middle_block(denoiser: nn.Module) -> nn.Module | None:
+    """A UNet's mid_block, or a transformer's middle block."""
+    if getattr(denoiser, "mid_block", None) is not None:
+        return denoiser.mid_block
+    blocks = getattr(denoiser, "transformer_blocks", None)
+    return blocks[len(blocks) // 2] if blocks else None
+
+
+def middle_width(denoiser: nn.Module) -> int:
+    c = denoiser.config
+    return c.block_out_channels[-1] if "block_out_channels" in c else c.num_attention_heads * c.attention_head_dim
 
 
 def feature_network(name: str, device: torch.device, weights: str | None = None, unet: nn.Module | None = None,
-                    model_identity: str = "") -> FeatureNetwork:
+                    model_identity: str = "", space=None, conditioning=None) -> FeatureNetwork:
     """``inception`` (torch-fidelity's FID network, from a local weights file), ``unet`` (the model's own
     middle block; needs ``unet``) or a registered plug-in's."""
     if name == "unet":
         if unet is None:
             raise UserError("eval.feature=unet needs the model")
-        return FeatureNetwork(MidBlockFeatures(unet), unet.config.block_out_channels[-1], f"unet-{model_identity}")
+        return FeatureNetwork(MidBlockFeatures(unet, space=space, conditioning=conditioning), middle_width(unet),
+                              f"unet-{model_identity}")
     if name == "inception":
         from torchmetrics.image.fid import NoTrainInceptionV3
 

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     from diffusers import DDPMScheduler
 
     from unseen.api import prepare
+    from unseen.errors import UserError
     from unseen.models import resolve_source
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     job = prepare(f"model.source={args.model}", *chosen, f"target.num_references={args.references}",
                   "eval=none", *args.overrides)
     model, target = job.loaded.model, job.target
+    if model.kind != "pixel":
+        raise UserError(f"the fine-tuning baseline trains a pixel-space UNet; {args.model} is a {model.kind} model")
     start = time.perf_counter()
     losses = finetune(model.unet, model.alphas_cumprod, target.images, args.steps, args.batch_size, args.lr,
                       args.seed)

@@ -82,12 +82,20 @@ FIELDS: dict[str, tuple] = {
     "seconds": ("total_seconds",),
     "stage_seconds": ("seconds",),
     "stage_unet_evaluations": ("unet_evaluations",),
+    "model_kind": ("model_kind",),
+    "condition": ("condition",),
+    "guidance": ("guidance",),
+    "encoder_evaluations": ("autoencoder_evaluations", "encoder"),
+    "decoder_evaluations": ("autoencoder_evaluations", "decoder"),
+    "autoencoder_psnr": ("reconstruction_psnr", "autoencoder_round_trip", "mean"),
 }
 # Written only by some runs: auto by experiment=auto, moved_median by geometry=optimize, the prior's extras by
-# pca / mixture / symmetries, start_t by sampler.match_noise; the rest by every run with a prior source, a scorer and reconstruction.
+# pca / mixture / symmetries, start_t by sampler.match_noise, the condition and guidance by conditional models, the
+# autoencoder's by latent models; the rest by every run with a prior source, a scorer and reconstruction.
 OPTIONAL = {"auto_chosen", "auto_t_M", "auto_candidates", "auto_fitting", "auto_validation", "moved_median",
             "prior_explained", "prior_components", "prior_symmetries", "intra_lpips", "intra_lpips_std",
-            "copies_lpips", "signal_scale", "start_t"}
+            "copies_lpips", "signal_scale", "start_t", "condition", "guidance", "encoder_evaluations",
+            "decoder_evaluations", "autoencoder_psnr"}
 
 
 def get(metrics: dict, name: str, default: Any = None) -> Any:

@@ -1,4 +1,9 @@
-"""``load_model``: a diffusers UNet2DModel and its training schedule, from the package, a folder or the hub."""
+"""``load_model``: a diffusers denoiser, its training schedule and the space it works in (pixels, or an autoencoder's
+latents under a fixed condition), from the package, a folder or the hub.
+
+A folder or hub id with a model_index.json naming an autoencoder (``vae``: AutoencoderKL, ``vqvae``: VQModel) is a
+latent model: a UNet2DModel (LDM), a UNet2DConditionModel with a CLIP text encoder (Stable Diffusion) or a
+``transformer`` (DiT, class-conditional). Anything else is a pixel-space UNet2DModel in ``unet/``."""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import hashlib
 import json
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +20,8 @@ from diffusers import DDPMScheduler, UNet2DModel
 from omegaconf import OmegaConf
 
 from unseen import registry
+from unseen.autoencoder import Autoencoder, Pixels
+from unseen.conditioning import Conditioning, condition
 from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -24,16 +31,20 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 
 @dataclass
 class LoadedModel:
-    unet: UNet2DModel
+    unet: torch.nn.Module  # the denoiser: a UNet2DModel, UNet2DConditionModel or DiT transformer
     alphas_cumprod: torch.Tensor  # (T,) float64
-    identity: str  # content hash of the weights' identity, for caches keyed by model
+    identity: str  # content hash of the weights' identity (and autoencoder and condition), for caches keyed by model
     source: str
     prediction_type: str = "epsilon"  # the scheduler's: epsilon | v_prediction | sample (converted to eps)
+    space: Pixels | Autoencoder = field(default_factory=Pixels)  # where the denoiser works
+    conditioning: Conditioning | None = None  # the fixed condition of a conditional model
+    kind: str = "pixel"  # pixel | latent | text | class
 
     @property
     def resolution(self) -> int:
+        """The images' size in pixels (a latent model's latents are ``space.factor`` times smaller)."""
         size = self.unet.config.sample_size
-        return size if isinstance(size, int) else size[0]
+        return (size if isinstance(size, int) else size[0]) * self.space.factor
 
     @property
     def channels(self) -> int:
@@ -73,8 +84,12 @@ def resolution(mc) -> int | None:
     """The model's image size where it is known before loading: a local config, or a checkpoint's setting."""
     if mc.checkpoint is not None:
         return mc.image_size
-    size = (local_config(mc, mc.subfolder, "config.json") or {}).get("sample_size")
-    return size[0] if isinstance(size, (list, tuple)) else size
+    index = local_config(mc, None, "model_index.json") or {}
+    vae = next((local_config(mc, name, "config.json") for name in ("vae", "vqvae") if name in index), None)
+    denoiser = "transformer" if "transformer" in index else mc.subfolder
+    size = (local_config(mc, denoiser, "config.json") or {}).get("sample_size")
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return size * 2 ** (len(vae["block_out_channels"]) - 1) if size and vae else size
 
 
 def check_timesteps(mc, t_M: int) -> None:
@@ -126,10 +141,11 @@ def resolve_source(source: str) -> tuple[str, bool]:
 
 
 def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder: str | None = "scheduler",
-               revision: str | None = None, device: str | torch.device = "cpu", precision: str = "fp32"
-               ) -> LoadedModel:
-    """Load a UNet2DModel and the alphas_cumprod of its DDPM schedule. Hub ids download once and are
-    then read from the Hugging Face cache; with no network and no cached copy, fail at once and say so."""
+               revision: str | None = None, device: str | torch.device = "cpu", precision: str = "fp32",
+               prompt: str = "", class_label: int | None = None, batch_size: int = 64) -> LoadedModel:
+    """Load the denoiser, the alphas_cumprod of its DDPM schedule and (latent models) its autoencoder and fixed
+    condition. Hub ids download once and are then read from the Hugging Face cache; with no network and no cached
+    copy, fail at once and say so."""
     if precision not in PRECISIONS:
         raise UserError(f"model.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "fp32" and torch.device(device).type == "cpu":
@@ -143,28 +159,98 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
         raise UserError(f"{source!r} is not in the Hugging Face cache and the hub is unreachable: download it on a "
                         f"machine with network (`huggingface-cli download {source}`) and copy the cache "
                         f"(~/.cache/huggingface), or set model.source to a local folder")
+    index = latent_index(where, local, revision, cached)
     try:
-        unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision, local_files_only=cached,
-                                           torch_dtype=PRECISIONS[precision], low_cpu_mem_usage=False)
+        if index is None:
+            unet = UNet2DModel.from_pretrained(where, subfolder=subfolder, revision=revision, local_files_only=cached,
+                                               torch_dtype=PRECISIONS[precision], low_cpu_mem_usage=False)
+        else:
+            parts = {name: _part(where, name, index[name], revision, cached, PRECISIONS[precision])
+                     for name in _PARTS if name in index}
+            unet = parts.get("unet", parts.get("transformer"))
         scheduler = DDPMScheduler.from_pretrained(where, subfolder=scheduler_subfolder, revision=revision,
                                                   local_files_only=cached)
     except (OSError, ValueError) as err:
         if local:
-            raise UserError(f"could not load a diffusers UNet2DModel from {where} (subfolder {subfolder!r}): "
+            raise UserError(f"could not load a diffusers {'UNet2DModel' if index is None else 'pipeline'} from "
+                            f"{where} (subfolder {subfolder!r}): "
                             f"{str(err).splitlines()[0]}. model.source must be a diffusers folder with "
-                            f"{subfolder or '.'}/ (config.json and weights) and {scheduler_subfolder or '.'}/; "
-                            f"convert a raw checkpoint with `python -m unseen.convert`") from err
+                            f"{subfolder or '.'}/ (config.json and weights) and {scheduler_subfolder or '.'}/, or a "
+                            f"pipeline folder with a model_index.json; convert a raw checkpoint with "
+                            f"`python -m unseen.convert`") from err
         raise UserError(f"could not load {source!r} from the Hugging Face hub or its local cache "
                         f"({str(err).splitlines()[0]}). Without network, download it elsewhere "
                         f"(`huggingface-cli download {source}`) and copy the cache, or set model.source to a "
                         f"local folder") from err
     unet = unet.to(device).eval().requires_grad_(False)
-    identity = _identity(source, unet, revision)
-    return LoadedModel(unet, scheduler.alphas_cumprod.to(torch.float64), identity, source,
-                       scheduler.config.get("prediction_type", "epsilon"))
+    prediction = scheduler.config.get("prediction_type", "epsilon")
+    alphas = scheduler.alphas_cumprod.to(torch.float64)
+    if index is None:
+        if prompt or class_label is not None:
+            raise UserError(f"{source} is an unconditional pixel model: drop model.prompt and model.class_label")
+        return LoadedModel(unet, alphas, _identity(source, unet, revision), source, prediction)
+    return _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size)
+
+
+_PARTS = ("unet", "transformer", "vae", "vqvae", "text_encoder", "tokenizer")
+
+
+def latent_index(where: str, local: bool, revision: str | None, cached: bool) -> dict | None:
+    """The model_index.json of a latent model (one that names an autoencoder), or None for a pixel model."""
+    if local:
+        file = Path(where) / "model_index.json"
+        index = json.loads(file.read_text()) if file.is_file() else None
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            index = json.loads(Path(hf_hub_download(where, "model_index.json", revision=revision,
+                                                    local_files_only=cached)).read_text())
+        except (EntryNotFoundError, OSError):
+            index = None
+    if index is None or not ({"vae", "vqvae"} & set(index)):
+        return None
+    if not ({"unet", "transformer"} & set(index)):
+        raise UserError(f"{where}: model_index.json names an autoencoder but no denoiser (unet or transformer)")
+    return index
+
+
+def _part(where: str, name: str, entry: list, revision: str | None, cached: bool, dtype: torch.dtype):
+    """One component of a pipeline folder, by the library and class model_index.json names for it."""
+    import importlib
+
+    library, cls = entry[0], entry[1]
+    try:
+        module = importlib.import_module(library)
+    except ImportError:
+        raise UserError(f"this model's {name} is a {library}.{cls}: install {library} "
+                        f"(pip install 'unseen[text]')") from None
+    kwargs = {"subfolder": name, "revision": revision, "local_files_only": cached}
+    if name != "tokenizer":
+        kwargs["torch_dtype"] = dtype
+    if library == "diffusers":
+        kwargs["low_cpu_mem_usage"] = False  # without accelerate: the same, minus a warning per component
+    return getattr(module, cls).from_pretrained(where, **kwargs)
+
+
+def _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size):
+    vae = (parts.get("vae") or parts["vqvae"]).to(device).eval().requires_grad_(False)
+    space = Autoencoder(vae, batch_size, _identity(source + ":autoencoder", vae, revision))
+    kind = "text" if "text_encoder" in parts else "class" if "transformer" in parts else "latent"
+    cond = condition(kind, unet, parts, prompt, class_label, device)
+    identity = hashlib.sha256(json.dumps([_identity(source, unet, revision), space.identity, prediction,
+                                          cond.fingerprint() if cond else None]).encode()).hexdigest()[:16]
+    return LoadedModel(unet, alphas, identity, source, prediction, space, cond, kind)
 
 
 def _load_cached(where: str, subfolder: str | None, revision: str | None) -> dict | None:
+    """The cached config of a hub model (its model_index.json, or the UNet's config), or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    index = try_to_load_from_cache(where, "model_index.json", revision=revision)
+    if isinstance(index, str):
+        return json.loads(Path(index).read_text())
     with warnings.catch_warnings():  # diffusers passes a deprecated argument to huggingface_hub here
         warnings.simplefilter("ignore", UserWarning)
         try:

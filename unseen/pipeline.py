@@ -71,6 +71,7 @@ class _Job:
     grids: st.Grids
     stages: st.Stages
     dist: Dist
+    x0: torch.Tensor | None = None  # the references in the model's space (a latent model's: encoded)
     auto_section: dict | None = None  # metrics.json's ``auto``: what experiment=auto scored and chose
 
 
@@ -80,16 +81,16 @@ def _run(cfg: DictConfig, staging: Path, dist: Dist) -> tuple[dict, dict]:
     if job.auto_section is not None:
         metrics["auto"] = job.auto_section
     src = source(cfg.sampler.source)
-    ref_latents = _invert(job, metrics) if src.inverts else torch.empty(0, *job.target.images.shape[1:])
+    ref_latents = _invert(job, metrics) if src.inverts else torch.empty(0, *job.x0.shape[1:])
     recon = _reconstruct(job, ref_latents, metrics) if src.inverts else None
     mine = dist.my_chunks(cfg.sampler.count, cfg.sampler.batch_size)
     # The drawn latents go to disk as they are made (unseen.latents): rank 0 keeps all of them (they are saved),
     # the other ranks the run of whole chunks they denoise.
-    drawn = LatentFile(staging / f".latents-{dist.rank}.f32", tuple(job.target.images.shape[1:]),
+    drawn = LatentFile(staging / f".latents-{dist.rank}.f32", tuple(job.x0.shape[1:]),
                        0 if dist.main else mine.start)
     sink = drawn.append if dist.main else st.RangeSink(drawn, mine.start, mine.stop)
     alpha = job.loaded.predictor.alpha_bar(cfg.mixing.t_M).cpu()
-    ctx = DrawContext(cfg, job.target.images, ref_latents if src.inverts else None, alpha, job.stages.stage)
+    ctx = DrawContext(cfg, job.x0, ref_latents if src.inverts else None, alpha, job.stages.stage)
     found: Drawn = src.draw(ctx, cfg.sampler.count, sink)
     metrics.update(found.metrics)
     grid = src.grid(job.grids.generation, job.loaded.predictor.num_train_timesteps)
@@ -117,6 +118,8 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
     with stages.stage("load_target"):
         target = st.load_target(cfg, loaded.model.resolution)
     scorers = st.scorers(cfg, target, loaded)  # before the work: a wrong choice fails in seconds
+    with stages.stage("encode"):
+        x0 = loaded.model.space.encode(target.images)
     section = None
     if cfg.auto.enabled and not source(cfg.sampler.source).mixes:  # the model's own samples: no t_M to choose
         log.info("auto: skipped, sampler.source=%s does not use t_M", cfg.sampler.source)
@@ -127,7 +130,7 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
         with stages.stage("auto", loaded.predictor):
             cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images)
         preflight(cfg, files=False)  # the finished config is a run of its own
-    return _Job(cfg, loaded, target, scorers, st.grids(cfg), stages, dist, section)
+    return _Job(cfg, loaded, target, scorers, st.grids(cfg), stages, dist, x0, section)
 
 
 def _header(job: _Job) -> dict:
@@ -135,12 +138,14 @@ def _header(job: _Job) -> dict:
     return {"model": model.source, "model_identity": model.identity, "target": job.target.name,
             "num_references": len(job.target.images), "t_M": cfg.mixing.t_M, "inversion_steps": job.grids.steps,
             "generation_steps": len(job.grids.generation), "source": cfg.sampler.source, "seed": cfg.seed,
-            "device": str(job.loaded.device)}
+            "device": str(job.loaded.device), "model_kind": model.kind,
+            **({"condition": model.conditioning.description, "guidance": cfg.sampler.guidance}
+               if model.conditioning is not None else {})}
 
 
 def _invert(job: _Job, metrics: dict) -> torch.Tensor:
     with job.stages.stage("invert", job.loaded.predictor):
-        ref_latents, metrics["inversion"] = st.invert(job.cfg, job.loaded, job.target.images, job.grids, job.dist)
+        ref_latents, metrics["inversion"] = st.invert(job.cfg, job.loaded, job.x0, job.grids, job.dist)
     return ref_latents
 
 
@@ -159,8 +164,10 @@ def _denoise(job: _Job, grid: list[int], drawn: LatentFile, mine: slice, staging
     scores = SampleScores(job.target.images, job.scorers.net, job.target.scorer,
                           keep=max(64, cfg.eval.pixel_samples), unet_net=job.scorers.unet,
                           clusters=st.clusters(cfg, job.target, job.scorers))
-    with job.stages.stage("generate", job.loaded.predictor):
-        scores = st.denoise(cfg, job.loaded.predictor, drawn, mine, grid, staging / "samples", job.dist, scores)
+    predictor = job.loaded.predictor
+    with job.stages.stage("generate", predictor), predictor.guiding(cfg.sampler.guidance):
+        scores = st.denoise(cfg, predictor, drawn, mine, grid, staging / "samples", job.dist, scores,
+                            job.loaded.model.space)
     if job.dist.active:  # rank 0 reports the UNet work of every rank
         counts = job.dist.gather(job.stages.unet_evaluations)
         if job.dist.main:
@@ -178,4 +185,8 @@ def _finish(job: _Job, scores: SampleScores, metrics: dict) -> None:
     metrics["provenance"] = provenance(job.loaded.device, job.loaded.model.identity, job.loaded.source)
     metrics["seconds"] = job.stages.seconds
     metrics["unet_evaluations"] = job.stages.unet_evaluations
+    space = job.loaded.model.space
+    if space.factor > 1 or space.encoder_evaluations:  # a latent model: its autoencoder's work beside the UNet's
+        metrics["autoencoder_evaluations"] = {"encoder": space.encoder_evaluations,
+                                              "decoder": space.decoder_evaluations}
     metrics["total_seconds"] = round(sum(job.stages.seconds.values()), 3)

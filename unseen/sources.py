@@ -367,6 +367,8 @@ def check(cfg) -> None:
         raise UserError(f"sampler.match_noise starts a mixture's draws at the noise level its bandwidth gives them; "
                         f"it needs sampler=prior (or paper) with prior.variance=mixture, got sampler.source="
                         f"{s.source}, prior.variance={p.variance}: drop sampler.match_noise")
+    check_float(s.guidance, "sampler.guidance", 0, 50, "1 is the condition alone (the default); 7.5 is Stable "
+                "Diffusion's usual scale")
     if s.paper_points < 1:
         raise UserError(f"sampler.paper_points must be >= 1, got {s.paper_points}")
     if s.batch_size < 1:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from unseen import ddim, fewshot
 from unseen import evaluate as ev
+from unseen.autoencoder import Autoencoder, Pixels, round_trip_psnr
 from unseen.cache import invert_run
 from unseen.data import Target, batches, load_target as _load_target
 from unseen.distributed import SINGLE, Dist, local_device
@@ -68,7 +69,8 @@ def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
                 source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
                                                cfg.cache_dir))
             dist.barrier()
-    model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision)
+    model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision, mc.prompt,
+                       mc.class_label, mc.batch_size)
     if mc.channels_last:
         model.unet.to(memory_format=torch.channels_last)
     if mc.compile:
@@ -76,8 +78,11 @@ def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
     T = len(model.alphas_cumprod)
     if cfg.mixing.t_M > T - 1:
         raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
+    if cfg.sampler.guidance != 1 and model.conditioning is None:
+        raise UserError(f"sampler.guidance = {cfg.sampler.guidance} needs a conditional model (text or class); "
+                        f"{mc.name} is unconditional: drop sampler.guidance")
     predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype,
-                                    prediction_type=model.prediction_type)
+                                    prediction_type=model.prediction_type, conditioning=model.conditioning)
     return Loaded(model, predictor, device, source)
 
 
@@ -108,19 +113,25 @@ def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
     if e.feature != "none":
         if len(target.eval_images) < 2:
             raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
-        net = ev.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity)
+        net = ev.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity,
+                                 *_latent_inputs(model))
         if net.resolution is not None and net.resolution != model.resolution:
             raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
                             f"{model.resolution} px images: use eval=inception or eval=unet (or eval=none)")
     unet = None
     if e.unet_memorisation:
-        unet = net if e.feature == "unet" else ev.feature_network("unet", loaded.device, unet=model.unet,
-                                                                  model_identity=model.identity)
+        unet = net if e.feature == "unet" else ev.feature_network("unet", loaded.device, None, model.unet,
+                                                                  model.identity, *_latent_inputs(model))
     weights = fewshot.check_lpips(e)
     if weights is None and e.lpips is None:
         log.info("LPIPS: no %s found (eval.lpips_weights): the few-shot measures are in the %s space only",
                  fewshot.ALEXNET_FILE, e.feature)
     return Scorers(net, unet, fewshot.lpips_pairwise(weights, loaded.device) if weights else None)
+
+
+def _latent_inputs(model: LoadedModel) -> tuple:
+    """What the model's own feature network needs besides images: the autoencoder and the condition."""
+    return (model.space if isinstance(model.space, Autoencoder) else None), model.conditioning
 
 
 def clusters(cfg: DictConfig, target: Target, sc: Scorers) -> list[fewshot.Clusters]:
@@ -159,9 +170,13 @@ def reconstruct(cfg: DictConfig, loaded: Loaded, refs: torch.Tensor, ref_latents
                 ) -> tuple[torch.Tensor, dict]:
     """The first ``mixing.reconstruct`` references denoised back from their latents, and the PSNR section."""
     n = min(cfg.mixing.reconstruct, len(refs))
-    recon = ddim.generate(loaded.predictor, ref_latents[:n], g.inversion, progress=cfg.progress)
+    space = loaded.model.space
+    recon = space.decode(ddim.generate(loaded.predictor, ref_latents[:n], g.inversion, progress=cfg.progress))
     rec_psnr = psnr(recon, refs[:n])
-    return recon, {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()), "count": n}
+    out = {"mean": float(rec_psnr.mean()), "min": float(rec_psnr.min()), "count": n}
+    if isinstance(space, Autoencoder):  # the floor: what encode -> decode alone loses
+        out["autoencoder_round_trip"] = round_trip_psnr(space, refs[:n])
+    return recon, out
 
 
 class RangeSink:
@@ -188,7 +203,7 @@ def cleanup(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int
 
 
 def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
-            folder: Path, dist: Dist, scores: ev.SampleScores) -> ev.SampleScores:
+            folder: Path, dist: Dist, scores: ev.SampleScores, space=Pixels()) -> ev.SampleScores:
     """Denoise the drawn latents in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written
     (named by their index in the whole run) and its scores taken, and the chunk is dropped. Under torchrun each
     rank takes a contiguous run of whole chunks (docs/design.md section 4) and rank 0 merges every rank's
@@ -196,16 +211,18 @@ def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, 
     from concurrent.futures import ThreadPoolExecutor
 
     s, index = cfg.sampler, mine.start
+    clip = s.clip_x0 and isinstance(space, Pixels)  # x0's range [-1, 1] is the images', not an autoencoder's latents'
     # PNG encoding (zlib, outside the GIL) runs beside the next chunk's UNet calls instead of between them.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as writer:
         pending = []
         for start in range(mine.start, mine.stop, s.batch_size):
             chunk = drawn.read(start, min(start + s.batch_size, mine.stop))
             # eta > 0: the chunk's noise comes from its own stream, so ranks agree with one process
-            images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, s.clip_x0, s.eta,
+            images = ddim.generate(predictor, chunk, grid, cfg.progress and dist.main, clip, s.eta,
                                    batch_generator(cfg.seed, "eta", start) if s.eta > 0 else None, s.eta_from)
             if s.cleanup_t:
                 images = cleanup(predictor, images, grid, s.cleanup_t, batch_generator(cfg.seed, "cleanup", start))
+            images = space.decode(images)
             for img in to_uint8(images):
                 pending.append(writer.submit(Image.fromarray(img).save, folder / f"{index:05d}.png"))
                 index += 1

@@ -75,4 +75,5 @@ def domain_features(device: torch.device) -> FeatureNetwork:
 def register() -> None:
     registry.register_target_kind("tiny", load_tiny_target)
     registry.register_builtin_model("tiny_ddpm", assets.TINY_DDPM)
+    registry.register_builtin_model("tiny_ldm", assets.TINY_LDM)
     registry.register_feature("domain", domain_features)
