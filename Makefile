@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SHELL  := /bin/bash
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test test-slow bench tiny-world emoji-world clean
+.PHONY: help setup demo test test-slow bench tiny-world tiny-ldm emoji-world clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ tiny-world: setup ## retrain the shipped tiny-world classifier and DDPM (hours o
 	$(BIN)/python -m unseen.world.train_ddpm --out runs/tiny_ddpm
 	$(BIN)/python -m unseen.world.train_ddpm --out runs/tiny_ddpm --export
 	$(BIN)/python -m unseen.world.evaluate
+
+tiny-ldm: setup ## retrain the shipped tiny-world latent model, model=tiny_ldm (autoencoder + latent UNet on disks; about an hour on 2 cores; resumable)
+	$(BIN)/python -m unseen.world.train_ldm --out runs/tiny_ldm
+	$(BIN)/python -m unseen.world.train_ldm --out runs/tiny_ldm --export
 
 emoji-world: setup ## retrain the emoji world's classifier and emoji_ddpm (artwork fetched by npm; hours on 2 cores, resumable; on a GPU when one is there)
 	$(BIN)/python -m unseen.world.emoji.classifier --out runs/emoji_classifier

@@ -202,53 +202,69 @@ def bench_memory(quick: bool = False) -> None:
     RESULTS["memory_256px"] = {"image_mib": round(d_mb, 3), "rows": table}
 
 
-def bench_whole_job() -> None:
-    """The default job (a fresh cache) against the UNet work it does: per stage, the seconds spent inside the
-    UNet's forward (every call, the memorisation score's middle-block pass included) over the stage's wall time,
-    timed in the run itself so that the machine's drift between two measurements cannot enter the ratio.
-    1 = the UNet is the only cost; the rest is the pipeline's own work (loading, drawing, scoring, writing)."""
+def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> None:
+    """A job (the default one unless ``overrides``; a fresh cache) against the network work it does: per stage, the
+    seconds spent inside the UNet's forward (every call, the memorisation score's middle-block pass included) and,
+    for a latent model, the autoencoder's encode and decode, over the stage's wall time, timed in the run itself so
+    that the machine's drift between two measurements cannot enter the ratio. 1 = the networks are the only cost;
+    the rest is the pipeline's own work (loading, drawing, scoring, writing)."""
     import tempfile
     from contextlib import contextmanager
 
-    from diffusers import UNet2DModel
+    from diffusers import AutoencoderKL, UNet2DModel
 
     from unseen import stages as st
 
     spent, current = {}, ["(between stages)"]
-    forward, stage = UNet2DModel.forward, st.Stages.stage
+    patched = [(UNet2DModel, "forward"), (AutoencoderKL, "encode"), (AutoencoderKL, "decode")]
+    originals = {(cls, attr): getattr(cls, attr) for cls, attr in patched}
+    stage = st.Stages.stage
 
-    def timed(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return forward(self, *args, **kwargs)
-        finally:
-            spent[current[0]] = spent.get(current[0], 0.0) + time.perf_counter() - start
+    def timing(fn):
+        def timed(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                spent[current[0]] = spent.get(current[0], 0.0) + time.perf_counter() - start
+        return timed
 
     @contextmanager
-    def named(self, name, predictor=None):
-        before, current[0] = current[0], name
+    def named(self, stage_name, predictor=None):
+        before, current[0] = current[0], stage_name
         try:
-            with stage(self, name, predictor):
+            with stage(self, stage_name, predictor):
                 yield
         finally:
             current[0] = before
 
-    UNet2DModel.forward, st.Stages.stage = timed, named
+    for (cls, attr), fn in originals.items():
+        setattr(cls, attr, timing(fn))
+    st.Stages.stage = named
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            m = unseen.run("logger=none", "progress=false", f"cache_dir={tmp}/cache", output_dir=f"{tmp}/run").metrics
+            m = unseen.run("logger=none", "progress=false", f"cache_dir={tmp}/cache", *overrides,
+                           output_dir=f"{tmp}/run").metrics
     finally:
-        UNet2DModel.forward, st.Stages.stage = forward, stage
-    stages = {name: {"seconds": sec, "unet_evaluations": m["unet_evaluations"].get(name, 0),
-                     "unet_seconds": round(spent.get(name, 0.0), 3),
-                     "efficiency": round(spent.get(name, 0.0) / sec, 3) if sec else None}
-              for name, sec in m["seconds"].items()}
+        for (cls, attr), fn in originals.items():
+            setattr(cls, attr, fn)
+        st.Stages.stage = stage
+    stages = {k: {"seconds": sec, "unet_evaluations": m["unet_evaluations"].get(k, 0),
+                  "network_seconds": round(spent.get(k, 0.0), 3),
+                  "efficiency": round(spent.get(k, 0.0) / sec, 3) if sec else None}
+              for k, sec in m["seconds"].items()}
     total = sum(spent.values())
-    print(f"whole job (default, fresh cache): inside the UNet {total:.1f}s of {m['total_seconds']:.1f}s -> "
-          f"efficiency {total / m['total_seconds']:.2f}; " + ", ".join(
-              f"{k} {v['efficiency']:.2f}" for k, v in stages.items() if v["unet_seconds"]))
-    record("whole_job_default", wall_s=m["total_seconds"], unet_s=total, efficiency=total / m["total_seconds"],
+    print(f"whole job ({' '.join(overrides) or 'default'}, fresh cache): inside the networks {total:.1f}s of "
+          f"{m['total_seconds']:.1f}s -> efficiency {total / m['total_seconds']:.2f}; " + ", ".join(
+              f"{k} {v['efficiency']:.2f}" for k, v in stages.items() if v["network_seconds"]))
+    record(name, overrides=list(overrides), wall_s=m["total_seconds"], network_s=total,
+           efficiency=total / m["total_seconds"], autoencoder_evaluations=m.get("autoencoder_evaluations"),
            stages=stages)
+
+
+def bench_whole_jobs() -> None:
+    bench_whole_job()
+    bench_whole_job("model=tiny_ldm", name="whole_job_tiny_ldm")
 
 
 def main() -> None:
@@ -261,7 +277,7 @@ def main() -> None:
     if args.only == "whole_job":
         import json
 
-        bench_whole_job()
+        bench_whole_jobs()
         previous = json.loads(Path(args.out).read_text())
         previous["benchmarks"].update(RESULTS)
         Path(args.out).write_text(json.dumps(previous, indent=2) + "\n")
@@ -284,7 +300,7 @@ def main() -> None:
     n = 8 if args.quick else 16
     bench_batched_inversion(small, torch.rand(n, 3, 256, 256) * 2 - 1, 3, "256 px, small random UNet")
     bench_memory(args.quick)
-    bench_whole_job()
+    bench_whole_jobs()
     write(args.out, args.quick)
 
 

@@ -36,12 +36,19 @@ def cpu_block(cpu: dict) -> str:
                          f"{v['naive_extra_mib']:,.0f} MiB)" for k, v in sorted(
                              ((k, v) for k, v in b.items() if k.startswith("geometry_")),
                              key=lambda kv: kv[1]["naive_extra_mib"])) + " |"]
-    whole = b.get("whole_job_default")
-    if whole:
-        parts = ", ".join(f"{k} {v['efficiency']:.2f}" for k, v in whole["stages"].items() if v["unet_seconds"])
-        lines.append(f"| whole default job (fresh cache): seconds inside the UNet's forward / its wall time | "
-                     f"{whole['efficiency']:.2f} ({whole['unet_s']:.1f} s of {whole['wall_s']:.1f} s; per stage: "
-                     f"{parts}; the rest is loading, drawing, scoring and writing) |")
+    for key, what in (("whole_job_default", "whole default job"), ("whole_job_tiny_ldm", "whole `model=tiny_ldm` job")):
+        whole = b.get(key)
+        if not whole:
+            continue
+        net_s = whole.get("network_s", whole.get("unet_s"))
+        parts = ", ".join(f"{k} {v['efficiency']:.2f}" for k, v in whole["stages"].items()
+                          if v.get("network_seconds", v.get("unet_seconds")))
+        ae = whole.get("autoencoder_evaluations")
+        lines.append(f"| {what} (fresh cache): seconds inside the networks' forwards (UNet"
+                     + (", autoencoder encode and decode" if ae else "") + f") / its wall time | "
+                     f"{whole['efficiency']:.2f} ({net_s:.1f} s of {whole['wall_s']:.1f} s; per stage: {parts}"
+                     + (f"; {ae['encoder']} images encoded, {ae['decoder']} decoded" if ae else "")
+                     + "; the rest is loading, drawing, scoring and writing) |")
     mem = b["memory_256px"]
     lines += ["", f"Peak memory of a whole run at 256 px (a small random-weight UNet; `model.batch_size=32`; each row "
               f"grows one quantity; one float32 image is {mem['image_mib']:.2f} MiB):", "",
