@@ -198,3 +198,20 @@ def test_a_hub_pipeline_in_the_cache_loads_offline(folders, tmp_path, monkeypatc
     model = load_model("facebook/DiT-XL-2-256", class_label=2)
     assert model.kind == "class" and model.resolution == 32
     assert model.identity != load_model(str(folders["dit"]), class_label=2).identity  # the source is part of it
+
+
+def test_the_tiny_ldm_training_script_makes_a_pipeline_the_loader_reads(tmp_path):
+    """python -m unseen.world.train_ldm on a few steps: an autoencoder, its scaling factor and round trips, a latent
+    UNet, and a pipeline folder that load_model reads as a latent model of 32 px images."""
+    from unseen.world import train_ldm
+
+    args = ["--out", str(tmp_path / "run"), "--vae-steps", "2", "--steps", "2", "--batch", "4", "--warmup", "1",
+            "--log-every", "1", "--ckpt-every", "1", "--vae-width", "16", "--unet-width", "16", "--latent-channels", "4"]
+    train_ldm.main(args)
+    folder = tmp_path / "run" / "pipeline"
+    stats = json.loads((folder / "train_stats.json").read_text())
+    assert stats["vae"]["steps"] == 2 and set(stats["vae"]["round_trip_psnr_db"]) >= {"disks", "smileys"}
+    assert stats["unet"]["step"] == 2
+    model = load_model(str(folder))
+    assert model.kind == "latent" and model.resolution == 32 and model.space.factor == 2
+    assert model.space.scaling_factor == pytest.approx(stats["vae"]["scaling_factor"])

@@ -13,8 +13,10 @@ def summary(metrics: dict, output_dir: str) -> str:
     for section in (_reconstruction, _auto, _prior, _geometry, _rates, _fid, _precision, _memorisation, _fewshot):
         lines += section(m)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in get(m, "stage_seconds").items())
+    ae = "" if get(m, "decoder_evaluations") is None else \
+        f", {get(m, 'encoder_evaluations'):,} images encoded and {get(m, 'decoder_evaluations'):,} decoded"
     lines.append(f"  time                         {get(m, 'seconds'):.1f}s ({stages}); {unet_evaluations(m):,} UNet "
-                 f"evaluations")
+                 f"evaluations{ae}")
     lines.append(f"  results                      {output_dir}")
     return "\n".join(lines)
 
@@ -22,8 +24,10 @@ def summary(metrics: dict, output_dir: str) -> str:
 def _reconstruction(m: dict) -> list[str]:
     if get(m, "reconstruction_psnr") is None:
         return []
+    floor = "" if get(m, "autoencoder_psnr") is None else \
+        f" (the autoencoder's round trip alone: {get(m, 'autoencoder_psnr'):.2f} dB)"
     return [f"  reconstruction PSNR at t_M   {get(m, 'reconstruction_psnr'):.2f} dB mean, "
-            f"{get(m, 'reconstruction_psnr_min'):.2f} dB min over {get(m, 'reconstruction_count')} references"]
+            f"{get(m, 'reconstruction_psnr_min'):.2f} dB min over {get(m, 'reconstruction_count')} references{floor}"]
 
 
 def _auto(m: dict) -> list[str]:
