@@ -195,7 +195,30 @@ def emoji_block() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"default": default_block, "tiny_world": tiny_world_block, "studies": studies_block, "emoji": emoji_block}
+def latent_block() -> str:
+    """model=tiny_ldm beside the pixel model (experiments/latent.py) and what its autoencoder keeps."""
+    from unseen.world import assets
+
+    vae = json.loads((assets.TINY_LDM / "train_stats.json").read_text())["vae"]
+    rt = vae["round_trip_psnr_db"]
+    lines = [f"`tiny_ldm`: an AutoencoderKL (32 px -> 16 x 16 x 12) trained {vae['steps']:,} steps on disks, round "
+             f"trip {rt['disks']:.1f} dB on disks and {rt['smileys']:.1f} dB on smileys it never saw, and a latent "
+             f"UNet2DModel trained on disks' latents. The default command with `model=` changed "
+             f"(`experiments/results/latent/latent.csv`, {int(float(rows('latent')[0]['samples']))} samples a row):"]
+    for r in rows("latent"):
+        lines.append(f"- {r['target']}, `{r['model']}`: {rate(r)}; copies {pct(r['memorised_pixel'])} (pixels) / "
+                     f"{pct(r['memorised_feature'])} (features); diversity {f(r, 'diversity_pixel')} / "
+                     f"{f(r, 'diversity_feature')}; grain {f(r, 'grain')} [{f(r, 'grain_low')}, {f(r, 'grain_high')}]; "
+                     f"FID {f(r, 'fid', '.0f')}, precision {f(r, 'precision')}; "
+                     f"reconstruction {f(r, 'reconstruction_psnr', '.1f')} dB"
+                     + (f" (autoencoder alone {f(r, 'autoencoder_psnr', '.1f')} dB)" if r.get("autoencoder_psnr") else "")
+                     + f"; {int(float(r['unet_evaluations'])):,} UNet evaluations, {f(r, 'seconds', '.0f')} s; "
+                     f"{_emoji_verdict(r)}.")
+    return "\n".join(lines)
+
+
+BLOCKS = {"default": default_block, "tiny_world": tiny_world_block, "studies": studies_block, "emoji": emoji_block,
+          "latent": latent_block}
 
 
 def fill(text: str) -> str:
