@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-STUDIES="default tiny_world_mixing priors optimize reconstruction latents geometry surface domain_gap baselines auto grain"
+STUDIES="default tiny_world_mixing priors optimize reconstruction latents geometry surface domain_gap baselines auto grain latent"
 [ -n "${EMOJI:-}" ] && STUDIES="$STUDIES emoji"
 for study in $STUDIES; do
   echo "=== $study $(date +%H:%M:%S)"
