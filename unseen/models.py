@@ -235,6 +235,7 @@ def _part(where: str, name: str, entry: list, revision: str | None, cached: bool
 
 
 def _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size):
+    """A latent model from its loaded parts: the autoencoder as its space, the fixed condition, one identity."""
     vae = (parts.get("vae") or parts["vqvae"]).to(device).eval().requires_grad_(False)
     space = Autoencoder(vae, batch_size, _identity(source + ":autoencoder", vae, revision))
     kind = "text" if "text_encoder" in parts else "class" if "transformer" in parts else "latent"
