@@ -186,6 +186,17 @@ def export(run_dir: Path, args: argparse.Namespace) -> None:
     log.info("exported %s -> %s", src, dst)
 
 
+def start_run(args: argparse.Namespace) -> Path:
+    """A training script's start: the run folder, its train.log beside the console, the CPU thread count."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(out / "train.log")])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/tiny_ddpm", help="run folder (checkpoint, log, EMA model)")
@@ -204,11 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ckpt-every", type=int, default=250)
     parser.add_argument("--export", action="store_true", help="copy the run's EMA model into the package and exit")
     args = parser.parse_args(argv)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
-                        handlers=[logging.StreamHandler(), logging.FileHandler(Path(args.out) / "train.log")])
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_run(args)
     if args.export:
         export(Path(args.out), args)
     else:

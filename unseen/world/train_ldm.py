@@ -29,7 +29,7 @@ from diffusers import AutoencoderKL, UNet2DModel
 
 from unseen.world import assets
 from unseen.world.domains import DOMAINS
-from unseen.world.train_ddpm import _atomic_save, batch, learning_rate, train
+from unseen.world.train_ddpm import _atomic_save, batch, learning_rate, start_run, train
 
 log = logging.getLogger("unseen.train_ldm")
 
@@ -183,14 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ckpt-every", type=int, default=250)
     parser.add_argument("--export", action="store_true", help="copy the run's pipeline folder into the package")
     args = parser.parse_args(argv)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
-                        handlers=[logging.StreamHandler(), logging.FileHandler(Path(args.out) / "train.log")])
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    out = start_run(args)
     if args.export:
         shutil.rmtree(assets.TINY_LDM, ignore_errors=True)
-        shutil.copytree(Path(args.out) / "pipeline", assets.TINY_LDM)
+        shutil.copytree(out / "pipeline", assets.TINY_LDM)
     else:
         run(args)
 

@@ -111,12 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export", action="store_true", help="copy the run's EMA model into the package and exit")
     parser.add_argument("--history", default=None, help="with --export: how the run was trained, if not in one go")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
-                        handlers=[logging.StreamHandler(), logging.FileHandler(out / "train.log")])
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    out = train_ddpm.start_run(args)
     if args.export:
         return export(out, args.history)
     images, ids = base_images(args.cache_dir, args.path, args.resolution)
