@@ -96,13 +96,14 @@ def split(k: int, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor
     return order[held:].sort().values, order[:held].sort().values
 
 
-def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: torch.Tensor
-                  ) -> tuple[DictConfig, dict]:
+def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: torch.Tensor,
+                  x0: torch.Tensor | None = None) -> tuple[DictConfig, dict]:
     """The stage: the finished config of the winning candidate (``auto.enabled`` false, its ``mixing.t_M`` and
     source set; everything else, ``mixing.generate_steps`` included, as the user gave it) and the ``auto``
     section of metrics.json."""
     stride, wanted = cfg.mixing.stride, sorted(cfg.auto.t_M)
-    images, refs = refs, model.space.encode(refs)  # a latent model inverts its references' latents
+    # a latent model inverts its references' latents (``x0``: already encoded by the pipeline)
+    images, refs = refs, model.space.encode(refs) if x0 is None else x0
     if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
         def latents_at(t: int) -> torch.Tensor:
             return invert_run(cfg, predictor, model.identity, refs, ddim.stride_grid(t, stride), f"stride:{stride}")[0]
@@ -111,10 +112,9 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
         ddim.invert_to(predictor, refs, ddim.stride_grid(wanted[-1], stride), cfg.progress,
                        lambda t, x: points.__setitem__(t, x) if t in wanted else None)
         latents_at = points.__getitem__
-    latent = model.space if model.space.factor > 1 else None
-    unet = FeatureNetwork(MidBlockFeatures(model.unet, "mean_std", latent, model.conditioning), 0,
+    unet = FeatureNetwork(MidBlockFeatures(model.unet, "mean_std", model.space, model.conditioning), 0,
                           f"unet-std-{model.identity}")
-    choice, section = choose(cfg, predictor, images, latents_at, unet, model.space)
+    choice, section = choose(cfg, predictor, images, latents_at, unet, model.space, refs)
     log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
     chosen = with_overrides(cfg, [*choice["overrides"], "auto.enabled=false"])
     chosen.output_dir = cfg.output_dir
@@ -124,10 +124,10 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
 class _Reference:
     """The fitting and validation references and what every candidate is compared with."""
 
-    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet, space):
+    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet, space, x0: torch.Tensor):
         self.fit, self.val = split(len(refs), cfg.auto.holdout, cfg.seed)
         self.fit_images, self.val_images = refs[self.fit], refs[self.val]
-        self.space, self.fit_x0 = space, space.encode(self.fit_images)
+        self.space, self.fit_x0 = space, x0[self.fit]
         self.fit_features, self.val_features = unet(self.fit_images), unet(self.val_images)
         self.baseline = chamfer(self.fit_features, self.val_features)
         self.diversity = mean_pairwise_distance(self.val_features)
@@ -135,13 +135,13 @@ class _Reference:
         self.nn = nearest_distances(self.fit_features, self.fit_features, exclude_self=True).mean()
 
 
-def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels()
-           ) -> tuple[dict, dict]:
+def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels(),
+           x0: torch.Tensor | None = None) -> tuple[dict, dict]:
     """The winning candidate's overrides (with ``mixing.t_M``) and the ``auto`` section of metrics.json.
 
     ``latents_at(t)`` gives the K references' latents at t (from the one inversion); ``unet`` the feature network
-    of the middle block."""
-    a, ref = cfg.auto, _Reference(cfg, refs, unet, space)
+    of the middle block; ``x0`` the references in the model's space (``space.encode(refs)`` if not given)."""
+    a, ref = cfg.auto, _Reference(cfg, refs, unet, space, space.encode(refs) if x0 is None else x0)
     rows, started = [], time.perf_counter()
     for t in sorted(a.t_M):
         z_fit = latents_at(t)[ref.fit]
@@ -172,7 +172,7 @@ def _score(cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, 
     grid = src.grid(ddim.stride_grid(t, cand.mixing.stride), predictor.num_train_timesteps)
     if found.signal_scale < 1:
         grid = ddim.matched_grid(grid, predictor.alphas_cumprod, t, found.signal_scale)
-    clip = cand.sampler.clip_x0 and ref.space.factor == 1
+    clip = cand.sampler.clip_x0 and isinstance(ref.space, Pixels)  # an image-range clamp: not for latents
     with predictor.guiding(cand.sampler.guidance):
         samples = ref.space.decode(ddim.generate(predictor, z, grid, clip_x0=clip))
     features = unet(samples)

@@ -108,7 +108,8 @@ class MidBlockFeatures(nn.Module):
     (t = 0), averaged over space: an offline feature space for ANY model. Scores in it compare runs of the
     same model with each other; they are not Inception FIDs and not comparable across models.
 
-    A latent model's images are encoded first (``space``) and its fixed condition passed (``conditioning``); a
+    Images are taken into the model's space first (``space``: a latent model's are encoded; None or ``Pixels``: as
+    they are) and a conditional model's fixed condition passed (``conditioning``); a
     transformer (DiT) has no middle block, so its middle transformer block's tokens stand in for it."""
 
     def __init__(self, unet: nn.Module, pool: str = "mean", space=None, conditioning=None):

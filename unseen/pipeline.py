@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from unseen import ddim
 from unseen import stages as st
 from unseen.auto import choose_config
+from unseen.autoencoder import Autoencoder
 from unseen.checks import preflight
 from unseen.data import Target
 from unseen.distributed import SINGLE, Dist
@@ -128,7 +129,7 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
             raise UserError("experiment=auto runs in one process: drop torchrun, or fix the choice it made "
                             "(metrics.json's auto.chosen) and shard that run")
         with stages.stage("auto", loaded.predictor):
-            cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images)
+            cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images, x0)
         preflight(cfg, files=False)  # the finished config is a run of its own
     return _Job(cfg, loaded, target, scorers, st.grids(cfg), stages, dist, x0, section)
 
@@ -186,7 +187,7 @@ def _finish(job: _Job, scores: SampleScores, metrics: dict) -> None:
     metrics["seconds"] = job.stages.seconds
     metrics["unet_evaluations"] = job.stages.unet_evaluations
     space = job.loaded.model.space
-    if space.factor > 1 or space.encoder_evaluations:  # a latent model: its autoencoder's work beside the UNet's
+    if isinstance(space, Autoencoder):  # a latent model: its autoencoder's work beside the UNet's
         metrics["autoencoder_evaluations"] = {"encoder": space.encoder_evaluations,
                                               "decoder": space.decoder_evaluations}
     metrics["total_seconds"] = round(sum(job.stages.seconds.values()), 3)

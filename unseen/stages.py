@@ -114,24 +114,19 @@ def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
         if len(target.eval_images) < 2:
             raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
         net = ev.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity,
-                                 *_latent_inputs(model))
+                                 model.space, model.conditioning)
         if net.resolution is not None and net.resolution != model.resolution:
             raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
                             f"{model.resolution} px images: use eval=inception or eval=unet (or eval=none)")
     unet = None
     if e.unet_memorisation:
         unet = net if e.feature == "unet" else ev.feature_network("unet", loaded.device, None, model.unet,
-                                                                  model.identity, *_latent_inputs(model))
+                                                                  model.identity, model.space, model.conditioning)
     weights = fewshot.check_lpips(e)
     if weights is None and e.lpips is None:
         log.info("LPIPS: no %s found (eval.lpips_weights): the few-shot measures are in the %s space only",
                  fewshot.ALEXNET_FILE, e.feature)
     return Scorers(net, unet, fewshot.lpips_pairwise(weights, loaded.device) if weights else None)
-
-
-def _latent_inputs(model: LoadedModel) -> tuple:
-    """What the model's own feature network needs besides images: the autoencoder and the condition."""
-    return (model.space if isinstance(model.space, Autoencoder) else None), model.conditioning
 
 
 def clusters(cfg: DictConfig, target: Target, sc: Scorers) -> list[fewshot.Clusters]:
