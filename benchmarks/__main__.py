@@ -262,6 +262,33 @@ def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> None:
            stages=stages)
 
 
+def bench_auto_cost(*overrides: str) -> None:
+    """experiment=auto on the default target, successive halving (the default) and the exhaustive search it
+    replaced (``auto.eta=1``), each on a fresh cache, against the plain run of the config it chose (a fresh cache
+    too): UNet evaluations and seconds, one after the other in this process."""
+    import tempfile
+
+    common = ["logger=none", "progress=false", "experiment=auto", *overrides]
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("halving", []), ("exhaustive", ["auto.eta=1"])):
+            m = unseen.run(*common, *extra, f"cache_dir={tmp}/{label}", output_dir=f"{tmp}/{label}").metrics
+            runs[label] = {"chosen": m["auto"]["chosen"], "stage_s": m["seconds"]["auto"], "wall_s": m["total_seconds"],
+                           "unet_evaluations": m["unet_evaluations"]["auto"], "cost": m["auto"]["cost"]}
+        chosen = runs["halving"]["chosen"]
+        fixed = [*unseen.compose(*common).auto.candidates[chosen["candidate"]], f"mixing.t_M={chosen['t_M']}",
+                 "auto.enabled=false"]
+        p = unseen.run(*common, *fixed, f"cache_dir={tmp}/plain", output_dir=f"{tmp}/plain").metrics
+    plain = {"overrides": fixed, "wall_s": p["total_seconds"], "unet_evaluations": sum(p["unet_evaluations"].values())}
+    for label, r in runs.items():
+        r["evaluations_ratio"] = r["unet_evaluations"] / plain["unet_evaluations"]
+        r["seconds_ratio"] = r["stage_s"] / plain["wall_s"]
+        print(f"experiment=auto ({label}): chose {r['chosen']['candidate']} at t_M {r['chosen']['t_M']}; "
+              f"{r['unet_evaluations']:,} UNet evaluations and {r['stage_s']:.0f} s = {r['evaluations_ratio']:.2f}x "
+              f"and {r['seconds_ratio']:.2f}x the plain run's ({plain['unet_evaluations']:,}, {plain['wall_s']:.0f} s)")
+    record("auto_cost", overrides=list(overrides), plain=plain, **runs)
+
+
 def bench_whole_jobs() -> None:
     bench_whole_job()
     bench_whole_job("model=tiny_ldm", name="whole_job_tiny_ldm")
@@ -271,13 +298,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "cpu.json"))
-    parser.add_argument("--only", choices=["whole_job"], help="run this one and update its entry in --out")
+    parser.add_argument("--only", choices=["whole_job", "auto_cost"], help="run this one and update its entry in --out")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    if args.only == "whole_job":
+    if args.only:
         import json
 
-        bench_whole_jobs()
+        bench_whole_jobs() if args.only == "whole_job" else bench_auto_cost()
         previous = json.loads(Path(args.out).read_text())
         previous["benchmarks"].update(RESULTS)
         Path(args.out).write_text(json.dumps(previous, indent=2) + "\n")
@@ -301,6 +328,7 @@ def main() -> None:
     bench_batched_inversion(small, torch.rand(n, 3, 256, 256) * 2 - 1, 3, "256 px, small random UNet")
     bench_memory(args.quick)
     bench_whole_jobs()
+    bench_auto_cost()
     write(args.out, args.quick)
 
 

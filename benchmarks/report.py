@@ -49,6 +49,16 @@ def cpu_block(cpu: dict) -> str:
                      f"{whole['efficiency']:.2f} ({net_s:.1f} s of {whole['wall_s']:.1f} s; per stage: {parts}"
                      + (f"; {ae['encoder']} images encoded, {ae['decoder']} decoded" if ae else "")
                      + "; the rest is loading, drawing, scoring and writing) |")
+    cost = b.get("auto_cost")
+    if cost:
+        plain = cost["plain"]
+        lines.append("| `experiment=auto` (fresh cache) / the plain run of the config it chose (fresh cache), in UNet "
+                     "evaluations and seconds | " + "; ".join(
+                         f"{label} {r['evaluations_ratio']:.1f}x and {r['seconds_ratio']:.1f}x "
+                         f"({r['unet_evaluations']:,} evaluations, {r['stage_s']:.0f} s; chose {r['chosen']['candidate']} at t_M "
+                         f"{r['chosen']['t_M']})" for label, r in (("successive halving", cost["halving"]),
+                                                                   ("exhaustive", cost["exhaustive"])))
+                     + f" against {plain['unet_evaluations']:,} evaluations, {plain['wall_s']:.0f} s |")
     mem = b["memory_256px"]
     lines += ["", f"Peak memory of a whole run at 256 px (a small random-weight UNet; `model.batch_size=32`; each row "
               f"grows one quantity; one float32 image is {mem['image_mib']:.2f} MiB):", "",

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, bar_figure, markdown, parser, publish, run_study
+from common import ROOT, bar_figure, markdown, parser, publish, run_study, with_committed
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 ROWS = [
@@ -63,12 +63,15 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--targets", nargs="+", default=["squares"], help="tiny-world targets ('none': from overrides)")
     p.add_argument("--finetune-steps", type=int, default=150, help="the fine-tuning budget (0: no such row)")
+    p.add_argument("--baselines", nargs="+", default=None,
+                   help="run only these rows (names as in the table) and keep the committed CSV's others")
     args = p.parse_args(argv)
     rows, extras = [], {}
     for t in args.targets:
         base = [] if t == "none" else [f"target={t}"]
-        rows += [({"target": t, "baseline": name}, [*base, "mixing.reconstruct=0", *o]) for name, o in ROWS]
-        if args.finetune_steps and t != "none":
+        rows += [({"target": t, "baseline": name}, [*base, "mixing.reconstruct=0", *o]) for name, o in ROWS
+                 if args.baselines is None or name in args.baselines]
+        if args.finetune_steps and t != "none" and args.baselines is None:
             started = time.time()
             folder, stats = finetuned(t, args.finetune_steps, [])
             extras[t] = stats
@@ -81,6 +84,13 @@ def main(argv=None) -> None:
         if stats and "error" not in r:
             r["seconds"] = (r["seconds"] or 0) + stats["seconds"]
             r["unet_evaluations"] = (r["unet_evaluations"] or 0) + stats["unet_evaluation_equivalents"]
+    if args.baselines is not None:
+        def key(r: dict) -> tuple:
+            return r["target"], r["baseline"]
+
+        names = [n for n, _ in ROWS] + [f"fine-tuned {args.finetune_steps} steps"]
+        order = [(t, name) for t in args.targets for name in names]
+        results = with_committed("baselines", args, results, order, key)
     cols = ["target", "baseline", "target_rate", "fid", "kid", "precision", "recall", "diversity_pixel",
             "diversity_feature", "memorised_pixel", "memorised_feature", "memorised_unet", "unet_evaluations",
             "seconds", "error"]

@@ -78,7 +78,8 @@ def main(argv=None) -> None:
                 overrides[i] = f"model.source={folder}"
                 print(f"fine-tuned on {category}: {extras[category]} ({time.time() - started:.0f}s here)", flush=True)
     results = run_study("emoji", rows, args, on_metrics=lambda label, m: {
-        name: get_field(m, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M", "start_t")})
+        name: get_field(m, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M", "start_t",
+                                              "auto_evaluations", "auto_plain_evaluations", "auto_cost_ratio")})
     if parts > 1:
         return
     for r in results:

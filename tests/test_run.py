@@ -233,10 +233,12 @@ def test_mixture_with_symmetries_and_optimize_run(tmp_path):
 def test_auto_chooses_from_the_references_and_reports_every_candidate(tmp_path):
     candidates = ["+auto.candidates.residual=['prior.variance=residual']", "+auto.candidates.slerp=['sampler.source=slerp']",
                   "+auto.candidates.mixture=['prior.variance=mixture','prior.bandwidth=0.0']"]
-    m = run(make_cfg(["auto.enabled=true", "auto.t_M=[20,40]", "auto.count=4", *candidates, "mixing.stride=10",
-                      "mixing.steps=null", "mixing.reconstruct=0", "sampler.count=4"], tmp_path, cache_dir=tmp_path / "c"))
+    common = ["auto.enabled=true", "auto.t_M=[20,40]", "auto.count=4", *candidates, "mixing.stride=10",
+              "mixing.steps=null", "mixing.reconstruct=0", "sampler.count=4"]
+    m = run(make_cfg([*common, "auto.eta=1"], tmp_path / "all", cache_dir=tmp_path / "c"))
     a = m["auto"]
     assert len(a["candidates"]) == 6 and a["fitting_references"] == 15 and a["validation_references"] == 5
+    assert a["rungs"] == [{"samples": 4, "candidates": 6}]
     best = min(a["candidates"], key=lambda r: r["score"])
     assert a["chosen"] == {"candidate": best["candidate"], "t_M": best["t_M"]} and m["t_M"] == best["t_M"]
     # bandwidth 0 replays the fitting references: every sample a pixel copy, so it is penalised
@@ -244,7 +246,39 @@ def test_auto_chooses_from_the_references_and_reports_every_candidate(tmp_path):
     assert all(r["memorised_pixel"] == 1.0 and r["score"] > 1 + 0.8 * 5 for r in copies)
     # one inversion to 40 serves both t_M: 20 references x 4 steps, and the main run reads the cache
     assert m["unet_evaluations"]["invert"] == 0 and a["unet_evaluations"] < m["unet_evaluations"]["auto"]
-    assert m["unet_evaluations"]["auto"] == 20 * 4 + a["unet_evaluations"]
+    assert m["unet_evaluations"]["auto"] == 20 * 4 + a["unet_evaluations"] == a["cost"]["unet_evaluations"]
+    assert a["inversion"]["unet_evaluations"] == a["inversion"]["alone"] == 20 * 4
+    # the plain run it chose, alone: its generation (4 samples) and its own inversion to the chosen t_M
+    steps = m["t_M"] // 10
+    assert a["cost"]["plain_run_unet_evaluations"] == m["unet_evaluations"]["generate"] + 20 * steps
+    assert m["unet_evaluations"]["generate"] == 4 * (steps + 1)
+
+    # successive halving (eta 3): all six on 2 samples, the best two on 4; a survivor's 4 samples are the same
+    # draws as above, so its last score is the exhaustive one, and the winner is the best of the last rung
+    h = run(make_cfg(common, tmp_path / "halving", cache_dir=tmp_path / "c"))["auto"]
+    assert h["eta"] == 3 and h["rungs"] == [{"samples": 2, "candidates": 6}, {"samples": 4, "candidates": 2}]
+    last = [r for r in h["candidates"] if r["rung"] == 1]
+    assert len(last) == 2 and all(r["samples"] == 4 for r in last)
+    exhaustive = {(r["candidate"], r["t_M"]): r["score"] for r in a["candidates"]}
+    assert all(r["score"] == pytest.approx(exhaustive[r["candidate"], r["t_M"]], rel=1e-5) for r in last)
+    won = min(last, key=lambda r: r["score"])
+    assert h["chosen"] == {"candidate": won["candidate"], "t_M": won["t_M"]}
+    out = [r for r in h["candidates"] if r["rung"] == 0]
+    assert len(out) == 4 and all(r["samples"] == 2 for r in out)
+    # the copies are cut at the first rung, and halving costs less than the exhaustive search
+    assert all(r["rung"] == 0 for r in h["candidates"] if r["candidate"] == "mixture")
+    assert h["unet_evaluations"] < a["unet_evaluations"]
+    # the cache served this run's walk; its cost is still counted as if alone
+    assert h["inversion"]["unet_evaluations"] == 0 and h["cost"]["unet_evaluations"] == h["unet_evaluations"] + 20 * 4
+
+
+def test_rung_sizes_of_successive_halving():
+    from unseen.auto import rung_sizes
+
+    assert rung_sizes(25, 32, 3) == [4, 11, 32]  # 25 -> 9 -> 3 -> the winner
+    assert rung_sizes(9, 32, 3) == [11, 32] and rung_sizes(3, 32, 3) == [32] and rung_sizes(1, 32, 3) == [32]
+    assert rung_sizes(25, 32, 1) == [32] and rung_sizes(6, 4, 3) == [2, 4] and rung_sizes(27, 4, 3) == [2, 2, 4]
+    assert rung_sizes(16, 32, 2) == [4, 8, 16, 32]
 
 
 def test_auto_rejects_a_bad_candidate_before_any_work(tmp_path):

@@ -6,10 +6,12 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
    the held-out images of the target are never looked at: they score the final run only;
 2. every reference is inverted ONCE to the largest candidate t_M (the cache keeps the grid's points,
    so every smaller t_M is read, not recomputed);
-3. each candidate (t_M x source) draws ``auto.count`` latents from the fitting references' latents,
-   denoises them, and is scored in the UNet's middle-block space (every model has one; no classifier),
-   pooled by mean and std over space (the std tells shapes apart: squares from disks, 1.12 against
-   1.06 for real squares, where the mean alone gives 1.10 against 1.05):
+3. each candidate (t_M x source) draws ``auto.count`` latents from the fitting references' latents and
+   denoises them as successive halving asks (``auto.eta``, ``rung_sizes``: every candidate on a few samples,
+   the best 1/eta on eta times more, the last few on all ``auto.count``). The samples are scored in the UNet's
+   middle-block space (every model has one; no classifier), pooled by mean and std over space (the std tells
+   shapes apart: squares from disks, 1.12 against 1.06 for real squares, where the mean alone gives 1.10
+   against 1.05):
 
        score = chamfer(samples, validation) / chamfer(fitting, validation)          (fidelity + coverage)
              + penalty * max(0, memorised - max_memorised)                          (copies of fitting refs)
@@ -18,9 +20,9 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
    where chamfer(A, B) = (mean_a min_b |a - b| + mean_b min_a |a - b|) / 2, ``memorised`` is the fraction
    of samples nearer a fitting reference IN PIXELS than half the fitting references' own nearest-neighbour
    distance, and the diversity ratio is the smaller of the samples' mean pairwise distance over the
-   validation references', in features and in pixels. The lowest score wins. The same fraction in the (pooled, so shift- and mirror-blind) feature
-   space is recorded beside it, not penalised: it counts a moved or mirrored reference as a copy, which
-   would rule out every symmetry a user declares.
+   validation references', in features and in pixels. The lowest score of the last rung wins. The same
+   fraction in the (pooled, so shift- and mirror-blind) feature space is recorded beside it, not penalised: it
+   counts a moved or mirrored reference as a copy, which would rule out every symmetry a user declares.
 4. ``choose_config`` returns the winner as a finished config; the ordinary run then runs once on it, with all K
    references; metrics.json gets an ``auto`` section.
 """
@@ -28,6 +30,7 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import torch
@@ -71,6 +74,8 @@ def check(cfg: DictConfig) -> None:
             raise UserError(f"auto.candidates.{name} must be a list of key=value overrides, got {list(overrides)}")
     if a.count < 2:
         raise UserError(f"auto.count must be >= 2 (diversity needs pairs), got {a.count}")
+    if a.eta < 1:
+        raise UserError(f"auto.eta must be >= 1 (1: every candidate on auto.count samples), got {a.eta}")
     check_float(a.penalty, "auto.penalty", 0)
     check_float(a.max_memorised, "auto.max_memorised", 0, 1)
     check_float(a.min_diversity, "auto.min_diversity", 0)
@@ -104,17 +109,21 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
     stride, wanted = cfg.mixing.stride, sorted(cfg.auto.t_M)
     # a latent model inverts its references' latents (``x0``: already encoded by the pipeline)
     images, refs = refs, model.space.encode(refs) if x0 is None else x0
+    evals, started, latents = predictor.evaluations, time.perf_counter(), {}
     if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
-        def latents_at(t: int) -> torch.Tensor:
-            return invert_run(cfg, predictor, model.identity, refs, ddim.stride_grid(t, stride), f"stride:{stride}")[0]
+        for t in reversed(wanted):
+            latents[t] = invert_run(cfg, predictor, model.identity, refs, ddim.stride_grid(t, stride),
+                                    f"stride:{stride}")[0]
     else:
-        points: dict[int, torch.Tensor] = {}
         ddim.invert_to(predictor, refs, ddim.stride_grid(wanted[-1], stride), cfg.progress,
-                       lambda t, x: points.__setitem__(t, x) if t in wanted else None)
-        latents_at = points.__getitem__
+                       lambda t, x: latents.__setitem__(t, x) if t in wanted else None)
+    # what the walk costs on an empty cache: one evaluation per reference per step
+    inversion = {"unet_evaluations": predictor.evaluations - evals, "alone": len(refs) * (wanted[-1] // stride),
+                 "seconds": round(time.perf_counter() - started, 3)}
     unet = FeatureNetwork(MidBlockFeatures(model.unet, "mean_std", model.space, model.conditioning), 0,
                           f"unet-std-{model.identity}")
-    choice, section = choose(cfg, predictor, images, latents_at, unet, model.space, refs)
+    choice, section = choose(cfg, predictor, images, latents.__getitem__, unet, model.space, refs)
+    section["inversion"] = inversion
     log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
     chosen = with_overrides(cfg, [*choice["overrides"], "auto.enabled=false"])
     chosen.output_dir = cfg.output_dir
@@ -135,47 +144,96 @@ class _Reference:
         self.nn = nearest_distances(self.fit_features, self.fit_features, exclude_self=True).mean()
 
 
+def cost(section: dict, stage_evaluations: dict, k: int, inversion_steps: int) -> dict:
+    """auto's UNet evaluations against those of the plain run of the config it chose, each as if run alone on
+    an empty cache (the inversions counted as one evaluation per reference per step: the walk auto made served
+    the run, so the run's own ``invert`` stage may have cost nothing)."""
+    plain = sum(v for s, v in stage_evaluations.items() if s not in ("auto", "invert")) + k * inversion_steps
+    alone = section["unet_evaluations"] + section["inversion"]["alone"]
+    return {"unet_evaluations": alone, "plain_run_unet_evaluations": plain, "ratio": round(alone / plain, 3)}
+
+
+def rung_sizes(candidates: int, count: int, eta: int) -> list[int]:
+    """Samples a surviving candidate has at each rung of successive halving: ``count`` at the last, ``eta`` times
+    fewer at each earlier one (at least 2: diversity needs pairs); one rung per cut by ``eta`` until one is left.
+    25 candidates, 32 samples, eta 3: [4, 11, 32] for 25, 9 and 3 candidates. eta 1: every candidate at ``count``."""
+    if eta <= 1 or candidates <= 1:
+        return [count]
+    rungs = max(1, math.ceil(math.log(candidates) / math.log(eta) - 1e-9))
+    return [max(2, min(count, math.ceil(count / eta ** (rungs - 1 - r)))) for r in range(rungs)]
+
+
 def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels(),
            x0: torch.Tensor | None = None) -> tuple[dict, dict]:
     """The winning candidate's overrides (with ``mixing.t_M``) and the ``auto`` section of metrics.json.
 
     ``latents_at(t)`` gives the K references' latents at t (from the one inversion); ``unet`` the feature network
-    of the middle block; ``x0`` the references in the model's space (``space.encode(refs)`` if not given)."""
+    of the middle block; ``x0`` the references in the model's space (``space.encode(refs)`` if not given).
+    Successive halving (``auto.eta``): every candidate is scored on a few samples, the best 1/eta go on with more,
+    until the last rung scores the survivors on ``auto.count``; a candidate's samples are the first of the same
+    draws at every rung, so a survivor's last score is the one an exhaustive search gives it."""
     a, ref = cfg.auto, _Reference(cfg, refs, unet, space, space.encode(refs) if x0 is None else x0)
-    rows, started = [], time.perf_counter()
-    for t in sorted(a.t_M):
-        z_fit = latents_at(t)[ref.fit]
-        for name, overrides in a.candidates.items():
-            cand = with_overrides(cfg, [*overrides, f"mixing.t_M={t}", f"sampler.count={a.count}"])
-            rows.append(_score(cand, name, t, predictor, ref, z_fit, unet))
-    best = min(rows, key=lambda r: r["score"])
-    if best["score"] == float("inf"):
-        raise UserError("experiment=auto: no candidate could run on these references: " + rows[0]["error"])
+    started = time.perf_counter()
+    everyone = [_Candidate(with_overrides(cfg, [*overrides, f"mixing.t_M={t}", f"sampler.count={a.count}"]), name,
+                           t, predictor, ref, latents_at(t)[ref.fit])
+                for t in sorted(a.t_M) for name, overrides in a.candidates.items()]
+    alive, sizes, rungs = [c for c in everyone if c.error is None], rung_sizes(len(everyone), a.count, a.eta), []
+    for rung, n in enumerate(sizes):
+        for c in alive:
+            c.score(n, rung, predictor, ref, unet)
+        rungs.append({"samples": n, "candidates": len(alive)})
+        keep = 1 if rung == len(sizes) - 1 else math.ceil(len(alive) / a.eta)
+        alive = sorted(alive, key=lambda c: c.row["score"])[:keep]
+    if not alive:
+        raise UserError("experiment=auto: no candidate could run on these references: " + everyone[0].error)
+    best, rows = alive[0].row, [c.row for c in everyone]
     section = {"chosen": {"candidate": best["candidate"], "t_M": best["t_M"]}, "candidates": rows,
                "fitting_references": len(ref.fit), "validation_references": len(ref.val),
-               "samples_per_candidate": a.count, "feature": "unet", "seconds": round(time.perf_counter() - started, 3),
+               "samples_per_candidate": a.count, "eta": a.eta, "rungs": rungs, "feature": "unet",
+               "seconds": round(time.perf_counter() - started, 3),
                "unet_evaluations": sum(r.get("unet_evaluations", 0) for r in rows)}
     return {"overrides": [*a.candidates[best["candidate"]], f"mixing.t_M={best['t_M']}"]}, section
 
 
-def _score(cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, ref: _Reference,
-           z_fit: torch.Tensor, unet) -> dict:
-    """One candidate at one t_M: its samples from the fitting references' latents, scored against the
-    validation references."""
-    a, drawn, evals = cand.auto, [], predictor.evaluations
-    src = source(cand.sampler.source)
-    try:
-        found = src.draw(DrawContext(cand, ref.fit_x0, z_fit, predictor.alpha_bar(t)), a.count, drawn.append)
-    except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
-        return {"candidate": name, "t_M": t, "score": float("inf"), "error": str(err)}
-    z = torch.cat(drawn).reshape(-1, *ref.fit_x0.shape[1:])
-    grid = src.grid(ddim.stride_grid(t, cand.mixing.stride), predictor.num_train_timesteps)
-    if found.signal_scale < 1:
-        grid = ddim.matched_grid(grid, predictor.alphas_cumprod, t, found.signal_scale)
-    clip = cand.sampler.clip_x0 and isinstance(ref.space, Pixels)  # an image-range clamp: not for latents
-    with predictor.guiding(cand.sampler.guidance):
-        samples = ref.space.decode(ddim.generate(predictor, z, grid, clip_x0=clip))
-    features = unet(samples)
+class _Candidate:
+    """One candidate at one t_M. Its ``auto.count`` latents are drawn at once (a draw costs no UNet call) and
+    denoised as the rungs ask for more, so its first n samples are the same at every rung."""
+
+    def __init__(self, cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, ref: _Reference,
+                 z_fit: torch.Tensor):
+        self.cfg, self.samples, self.features, self.evaluations = cand, [], [], 0
+        self.row: dict = {"candidate": name, "t_M": t, "score": float("inf")}
+        self.error, src, drawn = None, source(cand.sampler.source), []
+        try:
+            ctx = DrawContext(cand, ref.fit_x0, z_fit, predictor.alpha_bar(t))
+            found = src.draw(ctx, cand.auto.count, drawn.append)
+        except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
+            self.error = self.row["error"] = str(err)
+            return
+        self.z = torch.cat(drawn).reshape(-1, *ref.fit_x0.shape[1:])
+        self.grid = src.grid(ddim.stride_grid(t, cand.mixing.stride), predictor.num_train_timesteps)
+        if found.signal_scale < 1:
+            self.grid = ddim.matched_grid(self.grid, predictor.alphas_cumprod, t, found.signal_scale)
+        self.clip = cand.sampler.clip_x0 and isinstance(ref.space, Pixels)  # an image-range clamp: not for latents
+
+    def score(self, n: int, rung: int, predictor: ddim.NoisePredictor, ref: _Reference, unet) -> None:
+        """Denoise up to ``n`` samples and score them against the validation references (``self.row``)."""
+        have, evals = sum(len(s) for s in self.samples), predictor.evaluations
+        if n > have:
+            with predictor.guiding(self.cfg.sampler.guidance):
+                new = ref.space.decode(ddim.generate(predictor, self.z[have:n], self.grid, clip_x0=self.clip))
+            self.samples.append(new)
+            self.features.append(unet(new))
+        self.evaluations += predictor.evaluations - evals
+        self.row = {**self.row, **_score(self.cfg.auto, torch.cat(self.samples), torch.cat(self.features), ref),
+                    "samples": n, "rung": rung, "unet_evaluations": self.evaluations}
+        log.info("auto: t_M %d %-14s %2d samples: score %.3f (chamfer %.3f, memorised %.2f, diversity %.2f)",
+                 self.row["t_M"], self.row["candidate"], n, self.row["score"], self.row["chamfer_ratio"],
+                 self.row["memorised_pixel"], min(self.row["diversity_feature"], self.row["diversity_pixel"]))
+
+
+def _score(a: DictConfig, samples: torch.Tensor, features: torch.Tensor, ref: _Reference) -> dict:
+    """Samples and their features against the validation references (the module's docstring, step 3)."""
     pixel_memorised = memorisation(samples, ref.fit_images)["fraction_below_0.5"]
     feature_memorised = float((nearest_distances(features, ref.fit_features) / ref.nn < 0.5).double().mean())
     # Collapse in either space: the UNet's pooled features miss what pixels show (slerp at a small t_M on
@@ -185,9 +243,6 @@ def _score(cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, 
     fidelity = chamfer(features, ref.val_features) / ref.baseline
     score = (fidelity + a.penalty * max(0.0, pixel_memorised - a.max_memorised)
              + a.penalty * max(0.0, a.min_diversity - min(feature_diversity, pixel_diversity)))
-    log.info("auto: t_M %d %-14s score %.3f (chamfer %.3f, memorised %.2f, diversity %.2f)", t, name, score,
-             fidelity, pixel_memorised, min(feature_diversity, pixel_diversity))
-    return {"candidate": name, "t_M": t, "score": score, "chamfer_ratio": fidelity,
-            "memorised_pixel": pixel_memorised, "memorised_feature": feature_memorised,
-            "diversity_feature": feature_diversity, "diversity_pixel": pixel_diversity,
-            "unet_evaluations": predictor.evaluations - evals}
+    return {"score": score, "chamfer_ratio": fidelity, "memorised_pixel": pixel_memorised,
+            "memorised_feature": feature_memorised, "diversity_feature": feature_diversity,
+            "diversity_pixel": pixel_diversity}

@@ -151,7 +151,8 @@ class AutoConfig:
     # name -> overrides that make the candidate source (see conf/experiment/auto.yaml)
     candidates: dict[str, list[str]] = field(default_factory=dict)
     holdout: float = 0.25  # fraction of the K references the candidates are scored against (never fitted)
-    count: int = 32  # samples per candidate
+    count: int = 32  # samples per candidate that reaches the last rung
+    eta: int = 3  # successive halving: each rung keeps the best 1/eta with eta times the samples; 1: no halving
     penalty: float = 5.0  # weight of each violation below
     max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
     min_diversity: float = 0.8  # samples' mean pairwise distance over the validation references' (features, pixels)

@@ -79,6 +79,9 @@ FIELDS: dict[str, tuple] = {
     "auto_candidates": ("auto", "candidates"),
     "auto_fitting": ("auto", "fitting_references"),
     "auto_validation": ("auto", "validation_references"),
+    "auto_evaluations": ("auto", "cost", "unet_evaluations"),
+    "auto_plain_evaluations": ("auto", "cost", "plain_run_unet_evaluations"),
+    "auto_cost_ratio": ("auto", "cost", "ratio"),
     "seconds": ("total_seconds",),
     "stage_seconds": ("seconds",),
     "stage_unet_evaluations": ("unet_evaluations",),
@@ -92,7 +95,8 @@ FIELDS: dict[str, tuple] = {
 # Written only by some runs: auto by experiment=auto, moved_median by geometry=optimize, the prior's extras by
 # pca / mixture / symmetries, start_t by sampler.match_noise, the condition and guidance by conditional models, the
 # autoencoder's by latent models; the rest by every run with a prior source, a scorer and reconstruction.
-OPTIONAL = {"auto_chosen", "auto_t_M", "auto_candidates", "auto_fitting", "auto_validation", "moved_median",
+OPTIONAL = {"auto_chosen", "auto_t_M", "auto_candidates", "auto_fitting", "auto_validation", "auto_evaluations",
+            "auto_plain_evaluations", "auto_cost_ratio", "moved_median",
             "prior_explained", "prior_components", "prior_symmetries", "intra_lpips", "intra_lpips_std",
             "copies_lpips", "signal_scale", "start_t", "condition", "guidance", "encoder_evaluations",
             "decoder_evaluations", "autoencoder_psnr"}

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from unseen import ddim
 from unseen import stages as st
-from unseen.auto import choose_config
+from unseen.auto import choose_config, cost as auto_cost
 from unseen.autoencoder import Autoencoder
 from unseen.checks import preflight
 from unseen.data import Target
@@ -186,6 +186,9 @@ def _finish(job: _Job, scores: SampleScores, metrics: dict) -> None:
     metrics["provenance"] = provenance(job.loaded.device, job.loaded.model.identity, job.loaded.source)
     metrics["seconds"] = job.stages.seconds
     metrics["unet_evaluations"] = job.stages.unet_evaluations
+    if job.auto_section is not None:
+        job.auto_section["cost"] = auto_cost(job.auto_section, job.stages.unet_evaluations,
+                                             len(job.target.images), job.grids.steps)
     space = job.loaded.model.space
     if isinstance(space, Autoencoder):  # a latent model: its autoencoder's work beside the UNet's
         metrics["autoencoder_evaluations"] = {"encoder": space.encoder_evaluations,
