@@ -202,30 +202,41 @@ def bench_memory(quick: bool = False) -> None:
     RESULTS["memory_256px"] = {"image_mib": round(d_mb, 3), "rows": table}
 
 
-def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> None:
+def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> dict:
     """A job (the default one unless ``overrides``; a fresh cache) against the network work it does: per stage, the
-    seconds spent inside the UNet's forward (every call, the memorisation score's middle-block pass included) and,
-    for a latent model, the autoencoder's encode and decode, over the stage's wall time, timed in the run itself so
+    seconds spent inside the denoiser's calls (every DDIM step's, through ``NoisePredictor``), the UNet's
+    middle-block feature passes (memorisation, ``eval=unet``, auto's score) and, for a latent model, the
+    autoencoder's encode and decode, over the stage's wall time (on a GPU: synchronised), timed in the run itself so
     that the machine's drift between two measurements cannot enter the ratio. 1 = the networks are the only cost;
     the rest is the pipeline's own work (loading, drawing, scoring, writing)."""
     import tempfile
     from contextlib import contextmanager
 
-    from diffusers import AutoencoderKL, UNet2DModel
+    from diffusers import AutoencoderKL
 
+    from unseen import ddim
     from unseen import stages as st
+    from unseen.evaluate import MidBlockFeatures
 
     spent, current = {}, ["(between stages)"]
-    patched = [(UNet2DModel, "forward"), (AutoencoderKL, "encode"), (AutoencoderKL, "decode")]
+    # The calls into the networks, where they leave our code: a torch.compile'd UNet's own forward runs inside
+    # the compiled graph, where a timer would break it into pieces and recompile it at every stage.
+    patched = [(ddim.NoisePredictor, "_eps"), (MidBlockFeatures, "forward"), (AutoencoderKL, "encode"),
+               (AutoencoderKL, "decode")]
     originals = {(cls, attr): getattr(cls, attr) for cls, attr in patched}
     stage = st.Stages.stage
 
+    # on a GPU a forward returns before its kernels finish: wait for them on both sides
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+
     def timing(fn):
         def timed(self, *args, **kwargs):
+            sync()
             start = time.perf_counter()
             try:
                 return fn(self, *args, **kwargs)
             finally:
+                sync()
                 spent[current[0]] = spent.get(current[0], 0.0) + time.perf_counter() - start
         return timed
 
@@ -260,6 +271,7 @@ def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> None:
     record(name, overrides=list(overrides), wall_s=m["total_seconds"], network_s=total,
            efficiency=total / m["total_seconds"], autoencoder_evaluations=m.get("autoencoder_evaluations"),
            stages=stages)
+    return RESULTS[name]
 
 
 def bench_auto_cost(*overrides: str) -> None:

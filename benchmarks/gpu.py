@@ -2,6 +2,8 @@
 arithmetic, and the tiny world's new code paths end to end on CUDA.
 
     python -m benchmarks.gpu [--out DIR]        # on a machine with a GPU; ~5 min on an H100
+    python -m benchmarks.gpu --whole-job [--out DIR]   # issue 17: a whole 256 px job, fp32 and bf16 + compile
+    python -m benchmarks.gpu --whole-job --model small --k 8 --count 8 --settings fp32   # the same, tried on a CPU
 
 Throughput is images through NoisePredictor per second over DDIM steps (what generation and inversion spend),
 after a warm-up, synchronised; each setting's first call (and torch.compile's compilation) is not timed.
@@ -35,11 +37,71 @@ def throughput(unet, alphas_cumprod, batch: int, dtype: torch.dtype, steps: int 
     return batch * (steps + 1) / (time.perf_counter() - start)
 
 
+def random_folder(folder, n: int, size: int, seed: int = 0):
+    """``n`` smooth random colour fields as PNGs: a stand-in target (the content does not change the work)."""
+    import torch.nn.functional as F
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = F.interpolate(torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed)), size=size,
+                           mode="bicubic", align_corners=False).clamp(0, 1)
+    for i, x in enumerate((fields * 255).round().byte().permute(0, 2, 3, 1).numpy()):
+        Image.fromarray(x).save(folder / f"{i:05d}.png")
+    return folder
+
+
+def whole_jobs(k: int, count: int, model: str = "adm", settings=(("fp32", False), ("bf16", True))) -> list[dict]:
+    """The whole-job efficiency (benchmarks.__main__.bench_whole_job: time inside the UNet over wall time, per
+    stage) of a 256 px job: the paper's ADM with random weights (``model='small'``: a small random UNet, to try
+    this on a CPU), K references, ``count`` samples, batch 32, UNet-feature scores (offline)."""
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.__main__ import bench_whole_job, paper_adm_random, small_unet_256
+    from diffusers import DDPMScheduler
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if model == "adm":
+            paper_adm_random().save_pretrained(tmp / "model" / "unet")
+            DDPMScheduler(num_train_timesteps=1000).save_pretrained(tmp / "model" / "scheduler")
+        else:
+            small_unet_256(tmp / "model")
+        target = random_folder(tmp / "target", k + 64, 256)
+        for precision, compiled in settings:
+            overrides = [f"model.source={tmp / 'model'}", "target=folder", f"target.path={target}",
+                         f"target.num_references={k}", "target.num_eval=64", f"sampler.count={count}",
+                         "sampler.batch_size=32", "model.batch_size=32", f"model.precision={precision}",
+                         f"model.compile={str(compiled).lower()}", "eval=unet", "mixing.reconstruct=16"]
+            start = time.perf_counter()
+            row = bench_whole_job(*overrides, name=f"whole_job_256_{precision}{'_compile' if compiled else ''}")
+            rows.append({"precision": precision, "compile": compiled, "k": k, "samples": count,
+                         "with_setup_s": round(time.perf_counter() - start, 1), **row})
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=None)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--whole-job", action="store_true", help="the whole-job efficiency of a 256 px job instead")
+    p.add_argument("--k", type=int, default=256)
+    p.add_argument("--count", type=int, default=1024)
+    p.add_argument("--model", choices=["adm", "small"], default="adm")
+    p.add_argument("--settings", nargs="+", default=["fp32", "bf16+compile"],
+                   help="precision[+compile] of each whole job (on a CPU, compiling alone takes many minutes)")
     args = p.parse_args()
+    if args.whole_job:
+        settings = [(s.split("+")[0], s.endswith("+compile")) for s in args.settings]
+        rows = whole_jobs(args.k, args.count, args.model, settings)
+        text = json.dumps({"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+                           "torch": torch.__version__, "whole_job_256": rows}, indent=2)
+        print(text)
+        if args.out:
+            with open(f"{args.out}/gpu_whole_job.json", "w") as f:
+                f.write(text + "\n")
+        return
     from benchmarks.__main__ import paper_adm_random
     from diffusers import DDPMScheduler
 
