@@ -135,7 +135,8 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
+                                           pytest.param(signal.SIGTERM, 143, "terminated", marks=pytest.mark.slow)])
 def test_an_interrupted_run_says_one_line_and_leaves_no_staging(sig, code, word, tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *SMALL, "target.num_references=64",
