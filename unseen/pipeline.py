@@ -187,8 +187,9 @@ def _finish(job: _Job, scores: SampleScores, metrics: dict) -> None:
     metrics["seconds"] = job.stages.seconds
     metrics["unet_evaluations"] = job.stages.unet_evaluations
     if job.auto_section is not None:
+        inverts = source(job.cfg.sampler.source).inverts  # the chosen source's own inversion, if it has one
         job.auto_section["cost"] = auto_cost(job.auto_section, job.stages.unet_evaluations,
-                                             len(job.target.images), job.grids.steps)
+                                             len(job.target.images), job.grids.steps if inverts else 0)
     space = job.loaded.model.space
     if isinstance(space, Autoencoder):  # a latent model: its autoencoder's work beside the UNet's
         metrics["autoencoder_evaluations"] = {"encoder": space.encoder_evaluations,
