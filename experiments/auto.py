@@ -68,8 +68,8 @@ def main(argv=None) -> None:
             f"meets_goal: ratio >= 0.9 and auto's row admissible too.\n\n"
             + markdown(results, cols, {"best_fixed_rate": ".2f", "ratio": ".2f", "auto_seconds": ".0f"})
             + "\n\nCost: auto's UNet evaluations (its inversion to t_M 500 and every candidate's samples) and the "
-              "plain run's of the config it chose (its inversion to that t_M and its samples), both as if alone on an empty "
-              "cache; cost_ratio = auto / plain, goal <= 5. exhaustive_*: the search this replaced (every candidate "
+              "plain run's of the config it chose (its inversion to that t_M and its samples), both as if alone on "
+              "an empty cache; cost_ratio = auto / plain, goal <= 5. exhaustive_*: the search this replaced (every candidate "
               "on 32 samples, results/auto/exhaustive.csv, its own run and machine load: compare seconds loosely). "
               "choice_ok: the same choice as the exhaustive search, or a target rate at least the lower bound of the "
               "best fixed setting's interval (the exhaustive choice's where none is admissible).\n\n"
