@@ -230,8 +230,13 @@ def latent_block() -> str:
     return "\n".join(lines)
 
 
+def published_block() -> str:
+    """The field's published 10-shot numbers as experiments/published.py rendered them from their CSV."""
+    return (RESULTS / "published" / "fewshot_10shot.md").read_text().strip()
+
+
 BLOCKS = {"default": default_block, "tiny_world": tiny_world_block, "studies": studies_block, "emoji": emoji_block,
-          "latent": latent_block}
+          "latent": latent_block, "published": published_block}
 
 
 def fill(text: str) -> str:
