@@ -189,7 +189,11 @@ def emoji_block() -> str:
 
     stats = json.loads((assets.EMOJI_DDPM / "train_stats.json").read_text())
     own, t = stats["own_samples"], stats["training"]
-    lines = [f"`emoji_ddpm` trained {t['steps']:,} steps of batch {t['batch']} on {t['images']:,} images. Its own "
+    warm = t.get("warm_start_from")
+    trained = (f"trained {warm['step']:,} steps of batch {warm['training']['batch']} (lr {warm['training']['lr']:g}), "
+               f"then {t['steps']:,} more from those weights (lr {t['lr']:g})" if warm else
+               f"trained {t['steps']:,} steps of batch {t['batch']}")
+    lines = [f"`emoji_ddpm` {trained} on {t['images']:,} images. Its own "
              f"samples (pure noise, 50 DDIM steps, {own['count']}): {pct(own['training_categories']['rate'])} "
              f"called one of its six categories by the classifier [95% {pct(own['training_categories']['interval_95'][0])}-"
              f"{pct(own['training_categories']['interval_95'][1])}], faces {pct(own['faces']['rate'])}, flags "

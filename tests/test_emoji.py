@@ -233,3 +233,23 @@ def test_a_warm_start_begins_from_the_given_models_weights(tmp_path):
     warm, cold = one_step(tmp_path / "warm", str(tiny_assets.TINY_DDPM)), one_step(tmp_path / "cold", None)
     assert all(torch.equal(warm[k], init[k]) for k in init)
     assert not all(torch.equal(cold[k], init[k]) for k in init)
+
+
+def test_export_of_a_warm_start_keeps_what_the_starting_weights_had_been_through(tmp_path, monkeypatch):
+    """The package's train_stats.json says the whole training: a warm start's run knows only its own steps, so
+    export nests the starting model's step and settings, read before the package (often that model) is replaced."""
+    from unseen.world.emoji import assets as emoji_assets
+    from unseen.world.emoji import train
+
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "train_stats.json").write_text(json.dumps({"step": 3000, "training": {"steps": 3000, "lr": 4e-4}}))
+    run = tmp_path / "run"
+    (run / "ema").mkdir(parents=True)
+    (run / "ema" / "train_stats.json").write_text(json.dumps(
+        {"step": 6000, "training": {"steps": 6000, "lr": 2e-4, "init": str(package)}}))
+    monkeypatch.setattr(emoji_assets, "EMOJI_DDPM", package)
+    train.export(run)
+    stats = json.loads((package / "train_stats.json").read_text())
+    assert stats["step"] == 6000 and stats["training"]["lr"] == 2e-4
+    assert stats["training"]["warm_start_from"] == {"step": 3000, "training": {"steps": 3000, "lr": 4e-4}}

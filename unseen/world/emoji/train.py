@@ -76,9 +76,13 @@ def export(run_dir: Path, history: str | None = None) -> None:
     """Copy a run's EMA model into the package, with the list of training images and, where the run was not one
     uninterrupted schedule, how it was trained (``history``)."""
     src, dst = run_dir / "ema", assets.EMOJI_DDPM
+    stats = json.loads((src / "train_stats.json").read_text())
+    init = Path(stats["training"].get("init") or "-") / "train_stats.json"
+    if init.is_file():  # a warm start: keep what the starting weights had been through (it may be the package)
+        before = json.loads(init.read_text())
+        stats["training"]["warm_start_from"] = {"step": before["step"], "training": before["training"]}
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
-    stats = json.loads((dst / "train_stats.json").read_text())
     if (run_dir / "images.json").is_file():
         stats["training"]["images"] = len(json.loads((run_dir / "images.json").read_text()))
     if history:
