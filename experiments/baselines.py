@@ -16,13 +16,14 @@ as 3 forward-pass equivalents per image, to its UNet evaluations).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import ROOT, bar_figure, markdown, parser, publish, run_study, with_committed
+from common import ROOT, bar_figure, code_version, markdown, parser, publish, run_study, with_committed
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 ROWS = [
@@ -46,8 +47,10 @@ ROWS = [
 
 def finetuned_with(name: str, steps: int, extra: list[str]) -> tuple[Path, dict]:
     """A model fine-tuned by ``python -m unseen.finetune --steps STEPS EXTRA`` (made once, kept in the cache
-    folder under ``name``)."""
-    folder = ROOT / ".cache" / "unseen" / "finetuned" / f"{name}-{steps}"
+    folder under ``name`` and a key of its arguments and unseen/'s code and weights: a retrained base model or
+    changed fine-tuning code makes a new one)."""
+    key = hashlib.sha256(" ".join([str(steps), *extra]).encode() + code_version()).hexdigest()[:12]
+    folder = ROOT / ".cache" / "unseen" / "finetuned" / f"{name}-{steps}-{key}"
     if not (folder / "finetune.json").is_file():
         subprocess.run([sys.executable, "-m", "unseen.finetune", "--steps", str(steps), "--out", str(folder), *extra],
                        check=True, cwd=ROOT)

@@ -171,7 +171,6 @@ def _row_key(overrides: list[str]) -> str:
     """The row's whole config (as composed, output paths aside) and the code that runs it (the commit and any
     uncommitted change to unseen/): a row made by another config or other code is never reused."""
     import hashlib
-    import subprocess
 
     from omegaconf import OmegaConf
 
@@ -179,12 +178,18 @@ def _row_key(overrides: list[str]) -> str:
 
     cfg = compose("logger=none", "progress=false", *overrides, output_dir="-")
     cfg.output_dir = "-"
+    return hashlib.sha256(OmegaConf.to_yaml(cfg, resolve=True).encode() + code_version()).hexdigest()[:24]
+
+
+def code_version() -> bytes:
+    """unseen/ as committed (its tree, the shipped weights included) and any uncommitted change to it: what a
+    cached result was made by. Commits elsewhere (experiments/, docs) leave it unchanged."""
+    import subprocess
 
     def git(*a: str) -> bytes:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True).stdout
 
-    code = git("rev-parse", "HEAD:unseen") + git("diff", "HEAD", "--", "unseen")  # commits elsewhere keep rows
-    return hashlib.sha256(OmegaConf.to_yaml(cfg, resolve=True).encode() + code).hexdigest()[:24]
+    return git("rev-parse", "HEAD:unseen") + git("diff", "HEAD", "--", "unseen")
 
 
 def _resumable(overrides: list[str]) -> dict:
