@@ -6,7 +6,8 @@
 
 Rows, for each category and K: the world's default command (`python run.py model=emoji_ddpm target=emoji
 target.category=C`, nothing else), `experiment=auto` on it, at K = 64 the t_M the default chooses for the other
-category fixed (faces at 500, flags at 300), and at K = 10 the fine-tuning baseline (``unseen.finetune``, the
+category fixed (faces at 500, flags at 300), at K = 10 t_M 300 and 400 fixed (the world chooses among 300, 400
+and 500), and at K = 10 the fine-tuning baseline (``unseen.finetune``, the
 same 10 references, --finetune-steps AdamW steps of batch 10, i.e. all of them, then the fine-tuned model's own
 samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces at
 K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
@@ -40,6 +41,9 @@ def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, lis
     if k == 64 and other:
         rows.append(({"category": category, "K": k, "setting": f"fixed t_M {other}"},
                      [*base, "auto.enabled=false", f"mixing.t_M={other}"]))
+    if k == 10:  # what the t_M the world's default chooses from ten references costs against the other two
+        rows += [({"category": category, "K": k, "setting": f"fixed t_M {t}"},
+                  [*base, "auto.enabled=false", f"mixing.t_M={t}"]) for t in (300, 400)]
     if k == 64 and category == "faces":
         disk = ["model=tiny_ddpm", *target]
         rows += [({"category": category, "K": k, "setting": "disk model"}, disk),

@@ -196,8 +196,8 @@ def emoji_block() -> str:
     lines = [f"`emoji_ddpm` {trained} on {t['images']:,} images. Its own "
              f"samples (pure noise, 50 DDIM steps, {own['count']}): {pct(own['training_categories']['rate'])} "
              f"called one of its six categories by the classifier [95% {pct(own['training_categories']['interval_95'][0])}-"
-             f"{pct(own['training_categories']['interval_95'][1])}], faces {pct(own['faces']['rate'])}, flags "
-             f"{pct(own['flags']['rate'])}. The world's default command (`experiments/results/emoji/emoji.csv`, "
+             f"{pct(own['training_categories']['interval_95'][1])}], faces {own['faces']['rate']:.1%}, flags "
+             f"{own['flags']['rate']:.1%}. The world's default command (`experiments/results/emoji/emoji.csv`, "
              f"{int(float(rows('emoji')[0]['samples']))} samples a row, scored against every image of the category "
              f"that is not a reference):"]
     for r in rows("emoji"):
