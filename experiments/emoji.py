@@ -35,15 +35,17 @@ CATEGORIES = ["faces", "flags"]
 def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, list[str]]]:
     target = ["target=emoji", f"target.category={category}", f"target.num_references={k}", "mixing.reconstruct=0"]
     base = ["model=emoji_ddpm", *target]
+    def fixed(t_m: int) -> tuple[dict, list[str]]:
+        return {"category": category, "K": k, "setting": f"fixed t_M {t_m}"}, \
+            [*base, "auto.enabled=false", f"mixing.t_M={t_m}"]
+
     rows = [({"category": category, "K": k, "setting": "default command"}, base),
             ({"category": category, "K": k, "setting": "auto"}, [*base, "experiment=auto"])]
     other = {"faces": 500, "flags": 300}.get(category)  # the t_M the world's default chooses for the other one
     if k == 64 and other:
-        rows.append(({"category": category, "K": k, "setting": f"fixed t_M {other}"},
-                     [*base, "auto.enabled=false", f"mixing.t_M={other}"]))
+        rows.append(fixed(other))
     if k == 10:  # what the t_M the world's default chooses from ten references costs against the other two
-        rows += [({"category": category, "K": k, "setting": f"fixed t_M {t}"},
-                  [*base, "auto.enabled=false", f"mixing.t_M={t}"]) for t in (300, 400)]
+        rows += [fixed(t) for t in (300, 400)]
     if k == 64 and category == "faces":
         disk = ["model=tiny_ddpm", *target]
         rows += [({"category": category, "K": k, "setting": "disk model"}, disk),

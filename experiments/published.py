@@ -36,17 +36,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    rows = list(csv.DictReader((FOLDER / "fewshot_10shot.csv").open()))
+def render(path: Path) -> str:
+    """The markdown README and EXPERIMENTS.md show, made from the typed-in CSV at ``path``."""
+    rows = list(csv.DictReader(path.open()))
     sources = sorted({r["source"] for r in rows})
-    text = ("Published 10-shot results at 256 px (typed in from the sources below, not measured here; "
+    return ("Published 10-shot results at 256 px (typed in from the sources below, not measured here; "
             "`experiments/published.py` says how they were read). FID (lower is better) against the whole target "
             "set with Inception features; intra-LPIPS (higher is more diverse) as the field computes it, ± "
             "as the source gives it. Sources: " + "; ".join(sources) + ". Not found in any text readable "
             "offline, so not tabled: the training-free methods' numbers (Unseen Diffusion, CRDI).\n\n" + table(rows))
+
+
+def main() -> None:
+    text = render(FOLDER / "fewshot_10shot.csv")
     (FOLDER / "fewshot_10shot.md").write_text(text)
     print(text)
-
 
 if __name__ == "__main__":
     main()

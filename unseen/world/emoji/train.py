@@ -77,9 +77,9 @@ def export(run_dir: Path, history: str | None = None) -> None:
     uninterrupted schedule, how it was trained (``history``)."""
     src, dst = run_dir / "ema", assets.EMOJI_DDPM
     stats = json.loads((src / "train_stats.json").read_text())
-    init = Path(stats["training"].get("init") or "-") / "train_stats.json"
-    if init.is_file():  # a warm start: keep what the starting weights had been through (it may be the package)
-        before = json.loads(init.read_text())
+    init = stats["training"].get("init")
+    if init and (Path(init) / "train_stats.json").is_file():  # a warm start: keep what the starting weights had
+        before = json.loads((Path(init) / "train_stats.json").read_text())  # been through (it may be the package)
         stats["training"]["warm_start_from"] = {"step": before["step"], "training": before["training"]}
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
