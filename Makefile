@@ -48,6 +48,8 @@ emoji-world: setup ## retrain the emoji world's classifier and emoji_ddpm (artwo
 	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm
 	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm_warm --init runs/emoji_ddpm/ema --steps 6000 --lr 2e-4 --warmup 100
 	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm_warm --export
+	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm_warm2 --init unseen/world/emoji/assets/emoji_ddpm --steps 3000 --lr 1e-4 --warmup 100
+	$(BIN)/python -m unseen.world.emoji.train --out runs/emoji_ddpm_warm2 --export
 	$(BIN)/python -m unseen.world.emoji.evaluate
 
 clean: ## remove the virtual environment, run outputs and caches

@@ -253,3 +253,24 @@ def test_export_of_a_warm_start_keeps_what_the_starting_weights_had_been_through
     stats = json.loads((package / "train_stats.json").read_text())
     assert stats["step"] == 6000 and stats["training"]["lr"] == 2e-4
     assert stats["training"]["warm_start_from"] == {"step": 3000, "training": {"steps": 3000, "lr": 4e-4}}
+
+
+def test_a_re_export_nests_the_starting_model_as_it_was_when_the_run_began(tmp_path, monkeypatch):
+    """Exported once, the package is this run's model: a second export must still nest the 3,000-step start (taken
+    when the run began), not the package's 6,000-step self."""
+    from unseen.world.emoji import assets as emoji_assets
+    from unseen.world.emoji import train
+
+    package, run = tmp_path / "package", tmp_path / "run"
+    package.mkdir()
+    (run / "ema").mkdir(parents=True)
+    (package / "train_stats.json").write_text(json.dumps({"step": 3000, "training": {"steps": 3000}}))
+    train.snapshot_init(run, str(package))
+    (run / "ema" / "train_stats.json").write_text(json.dumps(
+        {"step": 6000, "training": {"steps": 6000, "init": str(package)}}))
+    monkeypatch.setattr(emoji_assets, "EMOJI_DDPM", package)
+    train.export(run)
+    train.export(run)
+    stats = json.loads((package / "train_stats.json").read_text())
+    assert stats["step"] == 6000 and stats["training"]["warm_start_from"] == {"step": 3000,
+                                                                             "training": {"steps": 3000}}

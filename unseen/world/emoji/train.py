@@ -72,15 +72,29 @@ class Batches:
         return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
+INIT_STATS = "init_train_stats.json"  # a warm start's starting model's train_stats.json, as it was at the start
+
+
+def snapshot_init(run_dir: Path, init: str | None) -> None:
+    """Keep the starting model's train_stats.json in a fresh warm-start run, for export to nest."""
+    src = Path(init or "") / "train_stats.json"
+    if init and src.is_file() and not (run_dir / "checkpoint.pt").exists() and not (run_dir / INIT_STATS).exists():
+        shutil.copyfile(src, run_dir / INIT_STATS)
+
+
 def export(run_dir: Path, history: str | None = None) -> None:
     """Copy a run's EMA model into the package, with the list of training images and, where the run was not one
     uninterrupted schedule, how it was trained (``history``)."""
     src, dst = run_dir / "ema", assets.EMOJI_DDPM
     stats = json.loads((src / "train_stats.json").read_text())
     init = stats["training"].get("init")
-    if init and (Path(init) / "train_stats.json").is_file():  # a warm start: keep what the starting weights had
-        before = json.loads((Path(init) / "train_stats.json").read_text())  # been through (it may be the package)
-        stats["training"]["warm_start_from"] = {"step": before["step"], "training": before["training"]}
+    # A warm start: keep what the starting weights had been through. The snapshot taken when the run began wins
+    # over the init folder, which is often the package and may since hold this very run's earlier export.
+    for before_path in (run_dir / INIT_STATS, Path(init or "") / "train_stats.json"):
+        if init and before_path.is_file():
+            before = json.loads(before_path.read_text())
+            stats["training"]["warm_start_from"] = {"step": before["step"], "training": before["training"]}
+            break
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
     if (run_dir / "images.json").is_file():
@@ -122,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args.domain = f"emoji: {', '.join(data.BASE)} ({len(ids)} images, {', '.join(data.VENDORS)})"
     (out / "images.json").write_text(json.dumps(ids) + "\n")
     log.info("%d training images at %d px", len(ids), args.resolution)
+    snapshot_init(out, args.init)
     train_ddpm.train(args, data=Batches(images, args.batch, args.seed),
                      unet_factory=lambda: make_unet(args.resolution))
 
