@@ -189,10 +189,14 @@ def emoji_block() -> str:
 
     stats = json.loads((assets.EMOJI_DDPM / "train_stats.json").read_text())
     own, t = stats["own_samples"], stats["training"]
-    warm = t.get("warm_start_from")
-    trained = (f"trained {warm['step']:,} steps of batch {warm['training']['batch']} (lr {warm['training']['lr']:g}), "
-               f"then {t['steps']:,} more from those weights (lr {t['lr']:g})" if warm else
-               f"trained {t['steps']:,} steps of batch {t['batch']}")
+    stages = [t]  # the warm starts, newest first: each nests the training of the weights it began from
+    while "warm_start_from" in stages[-1]:
+        stages.append(stages[-1]["warm_start_from"]["training"])
+    first, *later = stages[::-1]
+    warm = {0: "", 1: ", warm-started from those weights,"}.get(
+        len(later), ", each warm-started from the weights before it,")
+    trained = f"trained {first['steps']:,} steps of batch {first['batch']} (lr {first['lr']:g})" + "".join(
+        f", then {s['steps']:,} more (lr {s['lr']:g})" for s in later) + warm
     lines = [f"`emoji_ddpm` {trained} on {t['images']:,} images. Its own "
              f"samples (pure noise, 50 DDIM steps, {own['count']}): {pct(own['training_categories']['rate'])} "
              f"called one of its six categories by the classifier [95% {pct(own['training_categories']['interval_95'][0])}-"

@@ -1,7 +1,6 @@
 """The emoji world without the network: a package folder made here from 22 real emoji.json rows
 (tests/fixtures/emoji_rows.json) and images drawn by the test."""
 
-import io
 import json
 import subprocess
 import sys
