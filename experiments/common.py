@@ -241,8 +241,9 @@ def run_study(name: str, rows: list[tuple[dict, list[str]]], args, extra_columns
 
 def with_committed(name: str, args, results: list[dict], order: list[tuple], key) -> list[dict]:
     """A study that reran some of its rows: those rows, and the committed CSV's others, in ``order`` (the keys
-    ``key(row)`` of every row the study has)."""
-    new, old = {key(r): r for r in results}, {key(r): r for r in read_rows(name, args)}
+    ``key(row)`` of every row the study has); in a folder with no CSV yet, those rows alone."""
+    committed = read_rows(name, args) if (out_dir(name, args) / f"{name}.csv").is_file() else []  # a new --out
+    new, old = {key(r): r for r in results}, {key(r): r for r in committed}
     return [new.get(k) or old[k] for k in order if k in new or k in old]
 
 

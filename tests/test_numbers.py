@@ -131,3 +131,19 @@ def test_the_published_table_is_rendered_from_its_csv():
     assert published.render(table) == (published.FOLDER / "fewshot_10shot.md").read_text()
     assert all(r["source"] and float(r["value"]) > 0 for r in csv.DictReader(table.open()))
     assert "| CDC | GAN fine-tuning | 74.39 | 0.583 ± 0.014 |" in README.read_text()
+
+
+def test_the_emoji_fewshot_table_is_its_runs_metrics():
+    """experiments/emoji_fewshot.py's table is what it makes of the committed runs' metrics.json (the one schema's
+    fields): a value edited in the table, or a run replaced without re-rendering, is caught."""
+    import csv
+
+    fewshot = load(ROOT / "experiments" / "emoji_fewshot.py", "emoji_fewshot_table")
+    rows, text = fewshot.table()
+    assert text == (fewshot.FOLDER / "emoji_fewshot.md").read_text()
+    committed = list(csv.DictReader((fewshot.FOLDER / "emoji_fewshot.csv").open()))
+    assert [r["category"] for r in committed] == [r["category"] for r in rows] and rows
+    for r, c in zip(rows, committed):
+        metrics = json.loads((fewshot.FOLDER / r["category"] / "metrics.json").read_text())
+        assert float(c["target_rate"]) == metrics["domain_rates"]["target_rate"] == r["target_rate"]
+        assert int(c["samples"]) == metrics["fid_kid"]["num_fake"] == 5000  # the protocol's count, as run
