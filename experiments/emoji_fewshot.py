@@ -1,6 +1,6 @@
 """The few-shot protocol's command on the emoji world (issue 14), with its results kept:
 
-    python experiments/emoji_fewshot.py                     # flags: 5000 samples, about 40 min on 2 CPU cores
+    python experiments/emoji_fewshot.py                     # flags: 5000 samples, about 50 min on 2 CPU cores
     python experiments/emoji_fewshot.py --categories faces flags
     python experiments/emoji_fewshot.py --report            # the table from the committed runs only
 
