@@ -52,5 +52,6 @@ def main() -> None:
     (FOLDER / "fewshot_10shot.md").write_text(text)
     print(text)
 
+
 if __name__ == "__main__":
     main()

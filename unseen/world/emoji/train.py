@@ -77,9 +77,10 @@ INIT_STATS = "init_train_stats.json"  # a warm start's starting model's train_st
 
 def snapshot_init(run_dir: Path, init: str | None) -> None:
     """Keep the starting model's train_stats.json in a fresh warm-start run, for export to nest."""
-    src = Path(init or "") / "train_stats.json"
-    if init and src.is_file() and not (run_dir / "checkpoint.pt").exists() and not (run_dir / INIT_STATS).exists():
-        shutil.copyfile(src, run_dir / INIT_STATS)
+    if not init or (run_dir / "checkpoint.pt").exists() or (run_dir / INIT_STATS).exists():
+        return
+    if (Path(init) / "train_stats.json").is_file():
+        shutil.copyfile(Path(init) / "train_stats.json", run_dir / INIT_STATS)
 
 
 def export(run_dir: Path, history: str | None = None) -> None:
@@ -90,11 +91,10 @@ def export(run_dir: Path, history: str | None = None) -> None:
     init = stats["training"].get("init")
     # A warm start: keep what the starting weights had been through. The snapshot taken when the run began wins
     # over the init folder, which is often the package and may since hold this very run's earlier export.
-    for before_path in (run_dir / INIT_STATS, Path(init or "") / "train_stats.json"):
-        if init and before_path.is_file():
-            before = json.loads(before_path.read_text())
-            stats["training"]["warm_start_from"] = {"step": before["step"], "training": before["training"]}
-            break
+    found = [f for f in (run_dir / INIT_STATS, Path(init) / "train_stats.json") if f.is_file()] if init else []
+    if found:
+        before = json.loads(found[0].read_text())
+        stats["training"]["warm_start_from"] = {"step": before["step"], "training": before["training"]}
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
     if (run_dir / "images.json").is_file():
