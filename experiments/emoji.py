@@ -25,11 +25,32 @@ from __future__ import annotations
 import time
 
 from baselines import finetuned_with
-from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, run_study, \
-    with_committed
+from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, \
+    run_study, with_committed
 
 GOAL_GRAIN = 1.2
 CATEGORIES = ["faces", "flags"]
+
+
+COLUMNS = ["target_rate", "memorised_pixel", "memorised_feature", "diversity_pixel", "diversity_feature", "precision",
+           "grain", "fid", "intra_cluster", "copies"]
+LEGEND = ("scored against every image of the category that is not a reference, in the emoji classifier's features. "
+          "target_rate [Wilson 95%]; memorised = fraction of samples nearer a reference than half the references' "
+          "own NN distance (pixels, features); diversity = samples' mean pairwise distance / held-out images'; "
+          "grain [bootstrap 95%] = mean |Laplacian| over the held-out images'; intra_cluster / copies = the few-shot "
+          "measures in the classifier's features. meets_goal: the rate's lower bound >= 0.9, memorised <= 0.1, "
+          f"diversity in [0.9, 1.3], grain's upper bound <= {GOAL_GRAIN}.")
+
+
+def emoji_columns(label: dict, metrics: dict) -> dict:
+    """The columns an emoji row adds to the common ones: the few-shot measures and what auto chose."""
+    return {name: get_field(metrics, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M",
+                                                          "start_t", "auto_evaluations", "auto_plain_evaluations",
+                                                          "auto_cost_ratio")}
+
+
+def emoji_goal(r: dict) -> bool:
+    return meets_goal(r) and (number(r, "grain_high") or 9.0) <= GOAL_GRAIN
 
 
 def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, list[str]]]:
@@ -57,18 +78,8 @@ def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, lis
     return rows
 
 
-def main(argv=None) -> None:
-    p = parser(__doc__)
-    p.set_defaults(count=256)
-    p.add_argument("--categories", nargs="+", default=CATEGORIES)
-    p.add_argument("--K", nargs="+", type=int, default=[64, 10])
-    p.add_argument("--finetune-steps", type=int, default=500,
-                   help="the fine-tuning baseline's budget (0: none): 500 steps of the 10 references, 15,000 UNet "
-                        "evaluation equivalents, about what the method spends on a row")
-    p.add_argument("--part", default="0/1", help="i/n: run only every n-th row from the i-th (rows are cached)")
-    p.add_argument("--settings", nargs="+", default=None,
-                   help="run only these settings and keep the committed CSV's other rows")
-    args = p.parse_args(argv)
+def run_rows(args) -> list[dict] | None:
+    """Run (or read from the cache) the rows args asks for; None for one --part of several."""
     part, parts = map(int, args.part.split("/"))
     rows = [r for c in args.categories for k in args.K for r in rows_for(c, k, args.finetune_steps)
             if args.settings is None or r[0]["setting"] in args.settings][part::parts]
@@ -83,16 +94,14 @@ def main(argv=None) -> None:
                      f"target.category={category}"])
                 overrides[i] = f"model.source={folder}"
                 print(f"fine-tuned on {category}: {extras[category]} ({time.time() - started:.0f}s here)", flush=True)
-    results = run_study("emoji", rows, args, on_metrics=lambda label, m: {
-        name: get_field(m, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M", "start_t",
-                                              "auto_evaluations", "auto_plain_evaluations", "auto_cost_ratio")})
+    results = run_study("emoji", rows, args, on_metrics=emoji_columns)
     if parts > 1:
-        return
+        return None
     for r in results:
         stats = extras.get(r["category"]) if r["setting"].startswith("fine-tuned") else None
         if stats and "error" not in r:
             r["unet_evaluations"] = (r["unet_evaluations"] or 0) + stats["unet_evaluation_equivalents"]
-        r["meets_goal"] = meets_goal(r) and (number(r, "grain_high") or 9.0) <= GOAL_GRAIN
+        r["meets_goal"] = emoji_goal(r)
         r["label"] = f"{r['category']} K{r['K']} {r['setting']}"
     if args.settings is not None:  # the committed rows of the other settings, in the study's order
         def key(r: dict) -> tuple:
@@ -100,19 +109,31 @@ def main(argv=None) -> None:
 
         order = [key(label) for c in CATEGORIES for k in (64, 10) for label, _ in rows_for(c, k, args.finetune_steps)]
         results = with_committed("emoji", args, results, order, key)
-    cols = ["category", "K", "setting", "target_rate", "memorised_pixel", "memorised_feature", "diversity_pixel",
-            "diversity_feature", "precision", "grain", "fid", "intra_cluster", "copies", "auto_chosen", "auto_t_M",
-            "unet_evaluations", "meets_goal"]
+    return results
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.set_defaults(count=256)
+    p.add_argument("--categories", nargs="+", default=CATEGORIES)
+    p.add_argument("--K", nargs="+", type=int, default=[64, 10])
+    p.add_argument("--finetune-steps", type=int, default=500,
+                   help="the fine-tuning baseline's budget (0: none): 500 steps of the 10 references, 15,000 UNet "
+                        "evaluation equivalents, about what the method spends on a row")
+    p.add_argument("--part", default="0/1", help="i/n: run only every n-th row from the i-th (rows are cached)")
+    p.add_argument("--settings", nargs="+", default=None,
+                   help="run only these settings and keep the committed CSV's other rows")
+    args = p.parse_args(argv)
+    results = read_rows("emoji", args) if args.report else run_rows(args)
+    if results is None:
+        return
+    count = int(results[0]["samples"]) if results and results[0].get("samples") else args.count
     publish("emoji", args, results,
-            f"{args.count} samples per row; emoji_ddpm unless named; scored against every image of the category "
-            f"that is not a reference, in the emoji classifier's features. target_rate [Wilson 95%]; memorised = "
-            f"fraction of samples nearer a reference than half the references' own NN distance (pixels, features); "
-            f"diversity = samples' mean pairwise distance / held-out images'; grain [bootstrap 95%] = mean "
-            f"|Laplacian| over the held-out images'; intra_cluster / copies = the few-shot measures in the "
-            f"classifier's features. meets_goal: the rate's lower bound >= 0.9, memorised <= 0.1, diversity in "
-            f"[0.9, 1.3], grain's upper bound <= {GOAL_GRAIN}.\n\n" + markdown(results, cols),
+            f"{count} samples per row; emoji_ddpm unless named; {LEGEND}\n\n"
+            + markdown(results, ["category", "K", "setting", *COLUMNS, "auto_chosen", "auto_t_M", "unet_evaluations",
+                                 "meets_goal"]),
             lambda rs, path: bar_figure(rs, "label", ["target_rate", "memorised_pixel", "diversity_pixel", "grain"],
-                                        path, f"emoji world, {args.count} samples each"))
+                                        path, f"emoji world, {count} samples each"))
 
 
 if __name__ == "__main__":
