@@ -100,9 +100,9 @@ def meets_goal(r: dict) -> bool:
     return admissible(r) and (number(r, "rate_low") or 0.0) >= GOAL_RATE
 
 
-def read_rows(name: str, args) -> list[dict]:
-    """A study's committed CSV, numbers as numbers (for --report)."""
-    with open(out_dir(name, args) / f"{name}.csv") as f:
+def read_rows(name: str, args, file: str | None = None) -> list[dict]:
+    """A study's committed CSV (or another table of it, ``file``), numbers as numbers (for --report)."""
+    with open(out_dir(name, args) / (file or f"{name}.csv")) as f:
         rows = list(csv.DictReader(f))
     for r in rows:
         for k, v in r.items():

@@ -25,8 +25,8 @@ from __future__ import annotations
 import time
 
 from baselines import finetuned_with
-from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, \
-    run_study, with_committed
+from common import bar_figure, get_field, markdown, meets_goal, number, out_dir, parser, publish, \
+    read_rows, run_study, with_committed
 
 GOAL_GRAIN = 1.2
 CATEGORIES = ["faces", "flags"]
@@ -34,6 +34,9 @@ CATEGORIES = ["faces", "flags"]
 
 COLUMNS = ["target_rate", "memorised_pixel", "memorised_feature", "diversity_pixel", "diversity_feature", "precision",
            "grain", "fid", "intra_cluster", "copies"]
+TEN_SHOT_COLUMNS = ["category", "intra_cluster_method", "intra_cluster_finetuned", "difference", "difference_low",
+                    "difference_high", "clusters", "fid_method", "fid_finetuned", "unet_evaluations_method",
+                    "unet_evaluations_finetuned", "intra_cluster_at_least", "fid_at_least"]
 LEGEND = ("scored against every image of the category that is not a reference, in the emoji classifier's features. "
           "target_rate [Wilson 95%]; memorised = fraction of samples nearer a reference than half the references' "
           "own NN distance (pixels, features); diversity = samples' mean pairwise distance / held-out images'; "
@@ -43,10 +46,36 @@ LEGEND = ("scored against every image of the category that is not a reference, i
 
 
 def emoji_columns(label: dict, metrics: dict) -> dict:
-    """The columns an emoji row adds to the common ones: the few-shot measures and what auto chose."""
-    return {name: get_field(metrics, name) for name in ("intra_cluster", "copies", "auto_chosen", "auto_t_M",
-                                                          "start_t", "auto_evaluations", "auto_plain_evaluations",
-                                                          "auto_cost_ratio")}
+    """The columns an emoji row adds to the common ones: the few-shot measures and what auto chose (and, kept out
+    of the CSV, each cluster's diversity for the ten-shot comparison)."""
+    return {name: get_field(metrics, name) for name in ("intra_cluster", "intra_cluster_each", "copies", "auto_chosen",
+                                                          "auto_t_M", "start_t", "auto_evaluations",
+                                                          "auto_plain_evaluations", "auto_cost_ratio")}
+
+
+def ten_shot(results: list[dict]) -> list[dict]:
+    """At K = 10, the default command against the fine-tuning baseline, category by category: intra-cluster
+    diversity paired by reference (the same ten references make the same ten clusters in both) with a bootstrap
+    interval over the clusters, FID, and the UNet evaluations each spent. Only rows run with each cluster's
+    diversity in their metrics (since this comparison was added) take part."""
+    from unseen.fewshot import paired_difference
+
+    out = []
+    for category in CATEGORIES:
+        at = {r["setting"]: r for r in results if r["category"] == category and int(float(r["K"])) == 10}
+        method, tuned = at.get("default command"), next((r for s, r in at.items() if s.startswith("fine-tuned")), None)
+        if not (method and tuned and method.get("intra_cluster_each") and tuned.get("intra_cluster_each")):
+            continue
+        d = paired_difference(method["intra_cluster_each"], tuned["intra_cluster_each"])
+        out.append({"category": category, "fine_tuning": tuned["setting"],
+                    "intra_cluster_method": method["intra_cluster"], "intra_cluster_finetuned": tuned["intra_cluster"],
+                    "difference": d["mean"], "difference_low": d["interval_95"][0],
+                    "difference_high": d["interval_95"][1], "clusters": d["clusters"],
+                    "fid_method": method["fid"], "fid_finetuned": tuned["fid"],
+                    "unet_evaluations_method": method["unet_evaluations"],
+                    "unet_evaluations_finetuned": tuned["unet_evaluations"],
+                    "intra_cluster_at_least": d["interval_95"][0] >= 0, "fid_at_least": method["fid"] <= tuned["fid"]})
+    return out
 
 
 def emoji_goal(r: dict) -> bool:
@@ -127,13 +156,25 @@ def main(argv=None) -> None:
     results = read_rows("emoji", args) if args.report else run_rows(args)
     if results is None:
         return
+    fresh = [] if args.report else ten_shot(results)
+    committed = (out_dir("emoji", args) / "emoji_tenshot.csv").is_file()
+    # the committed comparison stands until both of a category's rows are rerun
+    pairs = fresh or (read_rows("emoji", args, "emoji_tenshot.csv") if committed else [])
+    for r in results:
+        r.pop("intra_cluster_each", None)
     count = int(results[0]["samples"]) if results and results[0].get("samples") else args.count
     publish("emoji", args, results,
             f"{count} samples per row; emoji_ddpm unless named; {LEGEND}\n\n"
             + markdown(results, ["category", "K", "setting", *COLUMNS, "auto_chosen", "auto_t_M", "unet_evaluations",
-                                 "meets_goal"]),
+                                 "meets_goal"])
+            + ("\n\nTen shots, the default command against fine-tuning: intra-cluster diversity (classifier features) "
+               "of the method minus fine-tuning's, paired by reference, with a bootstrap 95% interval over the "
+               "clusters both scored; intra_cluster_at_least: that interval's lower bound >= 0; fid_at_least: the "
+               "method's FID <= fine-tuning's (point estimates).\n\n" + markdown(pairs, TEN_SHOT_COLUMNS)
+               if pairs else ""),
             lambda rs, path: bar_figure(rs, "label", ["target_rate", "memorised_pixel", "diversity_pixel", "grain"],
-                                        path, f"emoji world, {count} samples each"))
+                                        path, f"emoji world, {count} samples each"),
+            tables={"emoji_tenshot.csv": fresh} if fresh else None)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ def _brute(samples, refs, per_cluster):
         copies += dist[k] < gap
         if len(members[k]) < per_cluster:
             members[k].append(s)
-    per = [sum(d(a, b) for a, b in itertools.combinations(m, 2)) / math.comb(len(m), 2) for m in members if len(m) > 1]
+    each = [sum(d(a, b) for a, b in itertools.combinations(m, 2)) / math.comb(len(m), 2) if len(m) > 1 else None
+            for m in members]
+    per = [p for p in each if p is not None]
     mean = sum(per) / len(per)
-    return mean, math.sqrt(sum((p - mean) ** 2 for p in per) / len(per)), copies / len(samples)
+    return mean, math.sqrt(sum((p - mean) ** 2 for p in per) / len(per)), copies / len(samples), each
 
 
 def test_clusters_match_a_brute_force_count():
@@ -38,11 +40,35 @@ def test_clusters_match_a_brute_force_count():
     for chunk in samples.split(9):
         c.add(chunk)
     r = c.result()
-    mean, std, copies = _brute(samples, refs, 6)
+    mean, std, copies, each = _brute(samples, refs, 6)
     assert r["intra_cluster_diversity"] == pytest.approx(mean, rel=1e-9)
+    assert r["cluster_diversity"] == pytest.approx(each, rel=1e-9)
     assert r["intra_cluster_diversity_std"] == pytest.approx(std, rel=1e-9)
     assert r["copies"] == pytest.approx(copies) and r["copies"] >= 3 / 43
     assert sum(r["cluster_sizes"]) == 43 and r["num_samples"] == 43
+
+
+def test_a_cluster_with_one_sample_is_left_out_by_reference():
+    refs = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    c = fewshot.Clusters(refs, fewshot.euclidean, "f")
+    c.add(torch.tensor([[0.0, 1.0], [0.0, -1.0], [10.0, 1.0]]))  # two by the first reference, one by the second
+    r = c.result()
+    assert r["cluster_diversity"] == [2.0, None, None] and r["clusters_scored"] == 1
+
+
+def test_paired_difference_of_cluster_diversities():
+    a = [3.0, 5.0, None, 9.0, 4.0]
+    same = fewshot.paired_difference(a, a)
+    assert same["mean"] == 0.0 and same["interval_95"] == [0.0, 0.0] and same["clusters"] == 4
+    shifted = fewshot.paired_difference([x + 1.5 if x is not None else None for x in a], a)
+    assert shifted["mean"] == pytest.approx(1.5) and shifted["interval_95"] == pytest.approx([1.5, 1.5])
+    # differences 2, -2, -1, 1 (the cluster b did not score is skipped): the mean 0; the bootstrap's interval holds
+    # it and lies within the smallest and largest difference
+    r = fewshot.paired_difference([5.0, 3.0, 1.0, 10.0, 4.0], [3.0, 5.0, 2.0, 9.0, None])
+    assert r["clusters"] == 4 and r["mean"] == 0.0
+    low, high = r["interval_95"]
+    assert -2.0 <= low < r["mean"] < high <= 2.0
+    assert fewshot.paired_difference([1.0, None], [None, 2.0])["mean"] is None
 
 
 def test_merged_shards_equal_one_run():

@@ -52,6 +52,7 @@ FIELDS: dict[str, tuple] = {
     "memorised_unet_held_out": ("memorisation", "unet", "held_out_fraction_below_0.5"),
     "intra_cluster": ("fewshot", "feature", "intra_cluster_diversity"),
     "intra_cluster_std": ("fewshot", "feature", "intra_cluster_diversity_std"),
+    "intra_cluster_each": ("fewshot", "feature", "cluster_diversity"),
     "copies": ("fewshot", "feature", "copies"),
     "fewshot_space": ("fewshot", "feature", "space"),
     "intra_lpips": ("fewshot", "lpips", "intra_cluster_diversity"),
