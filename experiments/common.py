@@ -107,7 +107,7 @@ def read_rows(name: str, args, file: str | None = None) -> list[dict]:
     for r in rows:
         for k, v in r.items():
             try:
-                r[k] = None if v == "" else float(v)
+                r[k] = None if v == "" else int(v) if v.lstrip("-").isdigit() else float(v)  # as written
             except ValueError:
                 pass  # a label, an error, a boolean: kept as text
     return rows

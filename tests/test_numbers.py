@@ -147,3 +147,29 @@ def test_the_emoji_fewshot_table_is_its_runs_metrics():
         metrics = json.loads((fewshot.FOLDER / r["category"] / "metrics.json").read_text())
         assert float(c["target_rate"]) == metrics["domain_rates"]["target_rate"] == r["target_rate"]
         assert int(c["samples"]) == metrics["fid_kid"]["num_fake"] == 5000  # the protocol's count, as run
+
+
+def test_the_ten_shot_comparison_pairs_clusters_by_reference():
+    """emoji.py's ten-shot table: each cluster's diversity minus the same reference's cluster under fine-tuning,
+    clusters either run left empty skipped; its committed FIDs are the emoji table's rows'."""
+    import csv
+
+    emoji = load(ROOT / "experiments" / "emoji.py", "emoji_study")
+    rows = [{"category": "faces", "K": 10.0, "setting": "default command", "intra_cluster": 7.0, "fid": 120.0,
+             "unet_evaluations": 1, "intra_cluster_each": [7.0, 8.0, 6.0, None]},
+            {"category": "faces", "K": 10.0, "setting": "fine-tuned 500 steps", "intra_cluster": 5.0, "fid": 110.0,
+             "unet_evaluations": 2, "intra_cluster_each": [6.0, 6.0, None, 4.0]},
+            {"category": "flags", "K": 10.0, "setting": "default command", "intra_cluster": 7.0, "fid": 1.0,
+             "unet_evaluations": 1, "intra_cluster_each": [1.0, 2.0]}]  # no fine-tuned row: no comparison
+    [r] = emoji.ten_shot(rows)
+    assert r["category"] == "faces" and r["clusters"] == 2 and r["difference"] == 1.5  # (1 + 2) / 2
+    assert 1.0 <= r["difference_low"] <= 1.5 <= r["difference_high"] <= 2.0
+    assert r["intra_cluster_at_least"] and not r["fid_at_least"]
+    folder = ROOT / "experiments" / "results" / "emoji"
+    committed = {(c["category"], c["setting"]): c for c in csv.DictReader((folder / "emoji.csv").open())
+                 if float(c["K"]) == 10}
+    tenshot = list(csv.DictReader((folder / "emoji_tenshot.csv").open()))
+    assert {t["category"] for t in tenshot} == {"faces", "flags"}
+    for t in tenshot:
+        assert float(t["fid_method"]) == float(committed[t["category"], "default command"]["fid"])
+        assert float(t["fid_finetuned"]) == float(committed[t["category"], t["fine_tuning"]]["fid"])
