@@ -1,4 +1,3 @@
-import pytest
 """One job over several processes: ``torchrun --standalone --nproc_per_node N run.py <overrides>`` (gloo on CPU)."""
 
 import json
@@ -9,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 from unseen.distributed import Dist
@@ -81,6 +81,7 @@ def _worker_pids(torchrun_pid: int) -> dict[int, int]:
     return found
 
 
+@pytest.mark.slow  # ~20 s of torchrun; the default suite keeps the bit-for-bit test (10-minute budget)
 def test_a_rank_that_dies_fails_the_job_and_leaves_no_result(tmp_path):
     run_dir = tmp_path / "run"
     proc = _torchrun(*JOB, "mixing.t_M=900", "cache_dir=null", f"hydra.run.dir={run_dir}", cwd=tmp_path)
