@@ -13,8 +13,10 @@ samples; its training is added to the row's UNet evaluations as 3 forward-pass e
 K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
 without `sampler.match_noise`.
 
-Every row is scored against every image of the category that is not a reference (`target.num_eval=null`), in the
-emoji classifier's feature space, with the few-shot measures (intra-cluster diversity, nearest-reference copies).
+A second table (emoji_tenshot.csv) pairs the default command with fine-tuning at K = 10 cluster by cluster
+(``ten_shot``). Every row is scored against every image of the category that is not a reference
+(`target.num_eval=null`), in the emoji classifier's feature space, with the few-shot measures (intra-cluster
+diversity, nearest-reference copies).
 Goals (issue 14), each met only where its interval's bound meets it: the target rate's Wilson lower bound >= 0.9,
 copies (pixel and feature) <= 0.1, diversity ratio (pixel and feature) in [0.9, 1.3], the grain ratio's upper
 bound <= 1.2.
@@ -67,6 +69,8 @@ def ten_shot(results: list[dict]) -> list[dict]:
         if not (method and tuned and method.get("intra_cluster_each") and tuned.get("intra_cluster_each")):
             continue
         d = paired_difference(method["intra_cluster_each"], tuned["intra_cluster_each"])
+        if d["mean"] is None:  # fewer than two clusters scored by both: nothing to pair
+            continue
         out.append({"category": category, "fine_tuning": tuned["setting"],
                     "intra_cluster_method": method["intra_cluster"], "intra_cluster_finetuned": tuned["intra_cluster"],
                     "difference": d["mean"], "difference_low": d["interval_95"][0],

@@ -31,7 +31,7 @@ SETTINGS = [
     ("mixture+sym bw0.5 t400", ["prior=mixture", "prior.bandwidth=0.5", "prior.symmetries=[shift,hflip,hue]",
                                 "mixing.t_M=400"]),
 ]
-# Which settings each (category, K) runs: on 2 CPU cores a row is 5-7 minutes, so not the full grid. What the
+# Which settings each (category, K) runs: on 2 CPU cores a row took 3-7 minutes, so not the full grid. What the
 # emoji study already shows is not rerun (faces lose their domain at t_M 400-500; flags' mixture at t_M 300 is
 # its row "fixed t_M 300": 89% copies); the rest asks whether a wider bandwidth or a declared hue symmetry
 # breaks flags' copies before the flag goes, and whether a wider mixture spreads faces to the held-out faces'

@@ -7,6 +7,8 @@ feature vectors, or LPIPS between images. The samples arrive chunk by chunk (``C
 - **intra-cluster diversity**: each sample joins the cluster of its nearest reference; within each cluster the
   mean pairwise distance of (at most 50, the first to arrive: samples are exchangeable) members; the mean and
   std over the clusters that have two members or more.
+  Each cluster's own value is kept too (``cluster_diversity``, by reference), so two runs on the same references
+  compare cluster by cluster (``paired_difference``).
 - **nearest-reference copies**: the fraction of samples nearer their nearest reference r than r's own nearest
   other reference is to r: closer to a training image than any other training image is.
 """
