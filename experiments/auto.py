@@ -26,7 +26,7 @@ TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.add_argument("--targets", nargs="+", default=TARGETS)
     p.add_argument("--grid", default=str(HERE / "results" / "priors" / "priors.csv"))
     p.add_argument("--exhaustive", default=str(HERE / "results" / "auto" / "exhaustive.csv"),

@@ -51,15 +51,18 @@ COLUMNS = [  # (column, the metrics schema's field (unseen.metrics), format)
 ]
 
 
-def parser(doc: str) -> argparse.ArgumentParser:
+def parser(doc: str, report: bool = False) -> argparse.ArgumentParser:
+    """The studies' common options; ``report``: the study can re-render its tables from its committed CSV (a study
+    without it refuses --report as an unknown option rather than rerunning every row)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("overrides", nargs="*", help="overrides for every row, as on the command line "
                                                  "(model=dog_ddpm model.checkpoint=... target=ffhq target.path=...)")
     p.add_argument("--count", type=int, default=128, help="samples per row (rates need >= 128)")
     p.add_argument("--out", default=None, help="output folder (default experiments/results/<study>)")
     p.add_argument("--wandb", default="offline", choices=["offline", "online", "disabled"])
-    p.add_argument("--report", action="store_true", help="re-render the table and figure from the committed CSV, "
-                                                          "without running anything")
+    if report:
+        p.add_argument("--report", action="store_true", help="re-render the table and figure from the committed CSV, "
+                                                              "without running anything")
     p.add_argument("--emoji", action="store_true", help="--targets are emoji categories (target=emoji "
                                                          "target.category=...); choose the model in the overrides")
     return p
@@ -118,7 +121,7 @@ def publish(name: str, args, rows: list[dict], text: str, figure=None, tables: d
     further ``tables`` (file name -> rows), <name>.md (``text``), <name>.png (``figure(rows, path)``), and the
     W&B run. Returns the folder."""
     folder = out_dir(name, args)
-    if not args.report:
+    if not getattr(args, "report", False):
         write_csv(rows, folder / f"{name}.csv")
         for file, table in (tables or {}).items():
             write_csv(table, folder / file)
@@ -127,7 +130,7 @@ def publish(name: str, args, rows: list[dict], text: str, figure=None, tables: d
     if figure is not None:
         figure(rows, folder / f"{name}.png")
         images.append(folder / f"{name}.png")
-    if not args.report:
+    if not getattr(args, "report", False):
         log_wandb(name, rows, folder, args.wandb, images)
     print(text)
     return folder

@@ -52,7 +52,7 @@ def table() -> tuple[list[dict], str]:
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.add_argument("--categories", nargs="+", default=["flags"])
     args = p.parse_args(argv)
     for category in args.categories if not args.report else []:

@@ -55,7 +55,7 @@ def rows_for(category: str, k: int) -> list[tuple[dict, list[str]]]:
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.set_defaults(count=256)
     p.add_argument("--categories", nargs="+", default=CATEGORIES)
     p.add_argument("--K", nargs="+", type=int, default=[64, 10])

@@ -32,7 +32,7 @@ FIXES = [
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.add_argument("--targets", nargs="+", default=["smileys", "crosses"])
     p.add_argument("--fixes", nargs="+", default=None,
                    help="run only these rows (by name) and keep the committed CSV's other rows")

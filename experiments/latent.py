@@ -26,7 +26,7 @@ def _extra(label: dict, metrics: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.set_defaults(count=256)
     args = p.parse_args(argv)
     if args.report:

@@ -25,7 +25,7 @@ def extra(label: dict, metrics: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.add_argument("--targets", nargs="+", default=["smileys", "squares"])
     p.add_argument("--priors", nargs="+", default=["scalar", "residual"])
     args = p.parse_args(argv)

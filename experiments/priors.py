@@ -32,7 +32,7 @@ TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, report=True)
     p.add_argument("--targets", nargs="+", default=TARGETS)
     args = p.parse_args(argv)
     if args.report:
