@@ -103,9 +103,13 @@ def meets_goal(r: dict) -> bool:
     return admissible(r) and (number(r, "rate_low") or 0.0) >= GOAL_RATE
 
 
-def read_rows(name: str, args, file: str | None = None) -> list[dict]:
-    """A study's committed CSV (or another table of it, ``file``), numbers as numbers (for --report)."""
-    with open(out_dir(name, args) / (file or f"{name}.csv")) as f:
+def read_rows(name: str, args, file: str | None = None, missing_ok: bool = False) -> list[dict]:
+    """A study's committed CSV (or another table of it, ``file``), numbers as numbers (for --report); none when
+    ``missing_ok`` and the folder has no such file yet (a new --out)."""
+    path = out_dir(name, args) / (file or f"{name}.csv")
+    if missing_ok and not path.is_file():
+        return []
+    with open(path) as f:
         rows = list(csv.DictReader(f))
     for r in rows:
         for k, v in r.items():
@@ -245,8 +249,7 @@ def run_study(name: str, rows: list[tuple[dict, list[str]]], args, extra_columns
 def with_committed(name: str, args, results: list[dict], order: list[tuple], key) -> list[dict]:
     """A study that reran some of its rows: those rows, and the committed CSV's others, in ``order`` (the keys
     ``key(row)`` of every row the study has); in a folder with no CSV yet, those rows alone."""
-    committed = read_rows(name, args) if (out_dir(name, args) / f"{name}.csv").is_file() else []  # a new --out
-    new, old = {key(r): r for r in results}, {key(r): r for r in committed}
+    new, old = {key(r): r for r in results}, {key(r): r for r in read_rows(name, args, missing_ok=True)}
     return [new.get(k) or old[k] for k in order if k in new or k in old]
 
 

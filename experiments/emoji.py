@@ -27,8 +27,8 @@ from __future__ import annotations
 import time
 
 from baselines import finetuned_with
-from common import bar_figure, get_field, markdown, meets_goal, number, out_dir, parser, publish, \
-    read_rows, run_study, with_committed
+from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, \
+    run_study, with_committed
 
 GOAL_GRAIN = 1.2
 CATEGORIES = ["faces", "flags"]
@@ -161,9 +161,8 @@ def main(argv=None) -> None:
     if results is None:
         return
     fresh = [] if args.report else ten_shot(results)
-    committed = (out_dir("emoji", args) / "emoji_tenshot.csv").is_file()
     # the committed comparison stands until both of a category's rows are rerun
-    pairs = fresh or (read_rows("emoji", args, "emoji_tenshot.csv") if committed else [])
+    pairs = fresh or read_rows("emoji", args, "emoji_tenshot.csv", missing_ok=True)
     for r in results:
         r.pop("intra_cluster_each", None)
     count = int(results[0]["samples"]) if results and results[0].get("samples") else args.count
