@@ -273,3 +273,29 @@ def test_a_re_export_nests_the_starting_model_as_it_was_when_the_run_began(tmp_p
     stats = json.loads((package / "train_stats.json").read_text())
     assert stats["step"] == 6000 and stats["training"]["warm_start_from"] == {"step": 3000,
                                                                              "training": {"steps": 3000}}
+
+
+def test_tarball_unpacks_on_a_python_without_the_tarfile_filter(packages, tmp_path, monkeypatch):
+    """Debian 12's Python 3.11.2 has no ``filter=`` (3.11.4): extractall rejects the keyword, as there."""
+    import importlib
+    import tarfile
+
+    original = tarfile.TarFile.extractall
+
+    def old_extractall(self, path=".", members=None, *, numeric_owner=False, **kwargs):
+        if kwargs:
+            raise TypeError(f"TarFile.extractall() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        return original(self, path, members, numeric_owner=numeric_owner)
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    fresh = importlib.reload(data)  # the module decides at import, as it would on that Python
+    try:
+        name = fresh.PACKAGES["twitter"][0]
+        tgz = _tgz(packages / name / "package", tmp_path / f"{name}-{fresh.VERSION}.tgz")
+        monkeypatch.setitem(fresh.PACKAGES, "twitter", (name, fresh.sha256(tgz)))
+        folder = fresh.package("twitter", tmp_path / "cache", tmp_path)
+        assert len(list((folder / "img" / "twitter" / "64").iterdir())) == 22
+    finally:
+        monkeypatch.undo()
+        importlib.reload(data)

@@ -129,7 +129,7 @@ def test_condition_options_are_checked(folders):
     from unseen.api import wire
 
     wire()  # the built-in models
-    with pytest.raises(UserError, match="unconditional pixel model"):
+    with pytest.raises(UserError, match="builtin:tiny_ddpm is unconditional: drop model.prompt"):
         load_model("builtin:tiny_ddpm", prompt="a cat")
     assert load_model(str(folders["dit"])).conditioning.description == {"class_label": 10, "null_class": 10}
 
@@ -231,3 +231,83 @@ def test_tiny_ldm_runs_the_default_job_in_latent_space(tmp_path):
     assert m["model_kind"] == "latent" and rec["mean"] > rec["autoencoder_round_trip"]["mean"] - 0.5
     assert m["domain_rates"]["target_rate"] >= 0.75
     assert m["autoencoder_evaluations"]["decoder"] == 16 + 8 + 8  # samples, reconstructions, the floor's round trip
+
+
+# --- checked from the model's files before Hydra makes a folder ------------------------------------------------
+
+
+def precheck_error(*overrides, tmp_path):
+    from unseen.cli import precheck
+
+    with pytest.raises(UserError) as info:
+        precheck(["logger=none", "sampler.count=4", *overrides, f"hydra.run.dir={tmp_path}/run"])
+    assert not (tmp_path / "run").exists()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["model.prompt=a_cat"], "model=tiny_ddpm is unconditional: drop model.prompt"),
+    (["model.class_label=3"], "model=tiny_ddpm is unconditional: drop model.class_label"),
+    (["sampler.guidance=3"], "model=tiny_ddpm is unconditional: drop sampler.guidance"),
+    (["model.source=SD", "model.class_label=3"], "is text-conditioned: drop model.class_label"),
+    (["model.source=DIT", "model.class_label=-1"], r"model.class_label must be in [0, 9]"),
+    (["model.source=DIT", "model.class_label=1000000"], r"model.class_label must be in [0, 9]"),
+])
+def test_a_condition_the_model_does_not_take_is_refused_before_any_folder(folders, tmp_path, overrides, match):
+    overrides = [o.replace("SD", str(folders["sd"])).replace("DIT", str(folders["dit"])) for o in overrides]
+    assert match in precheck_error(*overrides, tmp_path=tmp_path)
+
+
+def broken_folder(tmp_path, case, folders):
+    import shutil
+
+    pixel = tmp_path / "pixel"
+    from unseen.api import wire
+    from unseen.registry import builtin_model
+
+    wire()
+    shutil.copytree(builtin_model("tiny_ddpm"), pixel)
+    if case == "missing":
+        return tmp_path / "nowhere"
+    if case == "a file":
+        (tmp_path / "model.pt").write_bytes(b"x")
+        return tmp_path / "model.pt"
+    if case == "broken unet config":
+        (pixel / "unet" / "config.json").write_text('{"sample_size": 32,')
+    if case == "broken model_index":
+        sd = shutil.copytree(folders["sd"], tmp_path / "sd")
+        (sd / "model_index.json").write_text("{not json")
+        return sd
+    if case == "a UNet alone":
+        return pixel / "unet"
+    if case == "no scheduler":
+        shutil.rmtree(pixel / "scheduler")
+    if case == "unknown pipeline":
+        (pixel / "model_index.json").write_text('{"_class_name": "FooPipeline", "prior": ["x", "Y"]}')
+    return pixel
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing", "neither an existing folder nor a hub id"),
+    ("empty", "model.source is empty"),
+    ("a file", "is a file: a diffusers model is a folder"),
+    ("broken unet config", "config.json is not valid JSON"),
+    ("broken model_index", "model_index.json is not valid JSON"),
+    ("a UNet alone", "a UNet alone"),
+    ("no scheduler", "has no scheduler/scheduler_config.json"),
+    ("unknown pipeline", "names a FooPipeline (parts: prior)"),
+])
+def test_a_model_folder_that_cannot_load_is_refused_before_any_folder(folders, tmp_path, case, match):
+    source = "''" if case == "empty" else str(broken_folder(tmp_path, case, folders))
+    assert match in precheck_error(f"model.source={source}", tmp_path=tmp_path)
+
+
+def test_an_offline_hub_model_is_refused_before_any_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert "not in the Hugging Face cache and the hub is unreachable" in precheck_error("model=sd15", tmp_path=tmp_path)
+
+
+def test_a_prompt_longer_than_the_text_encoder_reads_is_said(folders, caplog):
+    load_model(str(folders["sd"]), prompt="a" * 40)  # 16 tokens with start and end: the rest is dropped
+    assert any("the rest of the prompt is dropped" in r.message for r in caplog.records)

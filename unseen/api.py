@@ -42,15 +42,29 @@ def default_run_dir() -> Path:
     return Path("outputs") / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
 
 
-def compose(*overrides: str, output_dir: str | os.PathLike | None = None) -> DictConfig:
+def compose(*overrides: str, output_dir: str | os.PathLike | None = None, say: bool = False) -> DictConfig:
     """The job's config from command-line overrides, its ``output_dir`` set (``output_dir=`` or
-    ``hydra.run.dir=`` among the overrides, the argument, or a fresh default folder)."""
+    ``hydra.run.dir=`` among the overrides, the argument, or a fresh default folder), and its default choices
+    settled around the values the user set (unseen.choices; ``say``: log what was decided)."""
+    from unseen.choices import settle
+
     wire()
+    check_overrides(overrides)
     given = [o.split("=", 1)[1] for o in overrides if o.startswith(RUN_DIR_KEYS)]
     rest = [o for o in overrides if not o.startswith(RUN_DIR_KEYS)]
-    cfg = config.compose(rest)
+    cfg = settle(config.compose(rest), rest, say)
     cfg.output_dir = str(output_dir or (given[-1] if given else default_run_dir()))
     return cfg
+
+
+def check_overrides(overrides) -> None:
+    """Overrides are strings as on the command line ("target=squares"); anything else is one clear error."""
+    from unseen.errors import UserError
+
+    bad = [o for o in overrides if not isinstance(o, str)]
+    if bad:
+        raise UserError(f"overrides are strings as on the command line (unseen.run(\"target=squares\", "
+                        f"\"sampler.count=8\")), got {bad[0]!r} ({type(bad[0]).__name__})")
 
 
 @dataclass
@@ -63,7 +77,20 @@ class Result:
 def run(*overrides: str, output_dir: str | os.PathLike | None = None) -> Result:
     """Run one job, as ``python run.py OVERRIDES`` does. Bad input raises ``unseen.errors.UserError`` (a
     ValueError) with one line naming the fix, before any work."""
-    return run_config(compose(*overrides, output_dir=output_dir))
+    from unseen.output import remove_if_made
+
+    if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
+        from unseen.errors import UserError
+
+        raise UserError(f"output_dir is a folder (a str or a path), got {output_dir!r}")
+    cfg = compose(*overrides, output_dir=output_dir, say=True)
+    made = not Path(cfg.output_dir).exists()
+    try:
+        return run_config(cfg)
+    except BaseException:
+        if made:  # a late failure leaves no empty folder behind
+            remove_if_made(Path(cfg.output_dir))
+        raise
 
 
 def run_config(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> Result:

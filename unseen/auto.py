@@ -67,6 +67,10 @@ def check(cfg: DictConfig) -> None:
     bad = [t for t in a.t_M if t < stride or t % stride]
     if not a.t_M or bad:
         raise UserError(f"auto.t_M must be positive multiples of mixing.stride = {stride}, got {list(a.t_M)}")
+    twice = sorted({t for t in a.t_M if list(a.t_M).count(t) > 1})
+    if twice:
+        raise UserError(f"auto.t_M lists {', '.join(map(str, twice))} more than once ({list(a.t_M)}): each t_M is scored "
+                        f"once; give each value once")
     if not a.candidates:
         raise UserError("auto.candidates is empty: name at least one source (see conf/experiment/auto.yaml)")
     for name, overrides in a.candidates.items():
@@ -161,6 +165,22 @@ def rung_sizes(candidates: int, count: int, eta: int) -> list[int]:
         return [count]
     rungs = max(1, math.ceil(math.log(candidates) / math.log(eta) - 1e-9))
     return [max(2, min(count, math.ceil(count / eta ** (rungs - 1 - r)))) for r in range(rungs)]
+
+
+def plan(cfg: DictConfig, k: int) -> str:
+    """The log line before the stage starts: what it scores and about what it costs, against the run itself."""
+    a, stride = cfg.auto, cfg.mixing.stride
+    n = len(a.candidates) * len(a.t_M)
+    sizes, alive, generation = rung_sizes(n, a.count, a.eta), n, 0
+    for size in sizes:
+        generation += alive * size
+        alive = max(1, math.ceil(alive / a.eta)) if a.eta > 1 else alive
+    steps = sum(a.t_M) / len(a.t_M) / stride
+    cost = int(k * max(a.t_M) / stride + generation * steps)
+    run = int(cfg.sampler.count * cfg.mixing.t_M / stride)
+    return (f"auto ({a.by or 'auto.enabled'}): choosing among {len(a.candidates)} source(s) x t_M {list(a.t_M)} "
+            f"before the run, about {cost:,} UNet evaluations (the run's own generation: about {run:,}); "
+            f"set mixing.t_M to skip the t_M choice")
 
 
 def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels(),

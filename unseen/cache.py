@@ -121,6 +121,14 @@ def _cache_write_error(path: Path, err: Exception) -> UserError:
                      f"cache_dir (or $UNSEEN_CACHE) elsewhere, or cache_dir=null to run without a cache")
 
 
+def _size(n: int) -> str:
+    """Bytes as a reader wants them: 3.1 MB, not 0.00 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
 
@@ -252,7 +260,7 @@ def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: li
             if max_bytes is not None:
                 need = folder_bytes(folder.parent) + latent.numel() * latent.element_size()
                 if need > max_bytes:
-                    raise UserError(f"the inversion cache {folder.parent} would grow to {need / 1e9:.2f} GB, over "
+                    raise UserError(f"the inversion cache {folder.parent} would grow to {_size(need)}, over "
                                     f"cache_max_gb = {max_bytes / 1e9:g}: raise cache_max_gb, keep fewer points "
                                     f"(cache_keep=100), or delete old keys there")
             _write_atomic(latent, _point(folder, t))

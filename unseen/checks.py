@@ -31,6 +31,7 @@ def validate(cfg: DictConfig) -> None:
     prior.check(cfg.prior)
     geometry.check(cfg.geometry)
     data.check(cfg.target)
+    data.check_held_out(cfg.target.num_eval, scoring=cfg.eval.feature != "none")
     sources.check(cfg)
     if not 0 <= cfg.seed < 2**63:
         raise UserError(f"seed must be in [0, 2**63), got {cfg.seed}")
@@ -74,15 +75,20 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
     if not files:
         return
     models.resolve_device(cfg.device)
+    models.check_files(cfg.model, cfg.sampler.guidance)
     evaluate.check(cfg.eval)
     fewshot.check_lpips(cfg.eval)
     models.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
     if cfg.cache_dir:
         from unseen.output import writable_dir
 
-        writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir (set by $UNSEEN_CACHE)")
+        import os
+
+        from_env = os.environ.get("UNSEEN_CACHE") == str(cfg.cache_dir) and "cache_dir" not in cfg.user_set
+        writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir" + (" (set by $UNSEEN_CACHE)" if from_env else ""))
     out = output_dir or OmegaConf.select(cfg, "output_dir", throw_on_resolution_failure=False)
     num_eval = cfg.target.num_eval if cfg.eval.feature != "none" else 0
+    data.check_places(cfg.target, out)
     data.check_files(cfg.target, num_eval, [p for p in (out, cfg.cache_dir) if p], cfg.cache_dir)
     if out:
         check_room(cfg, Path(out))

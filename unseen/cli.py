@@ -49,8 +49,14 @@ def _job(cfg) -> float | None:
     from unseen.metrics import get
     from unseen.report import summary
 
+    global _dist
+    from unseen.choices import settle
+
     wire()  # again: a launcher (submitit) may run the job in a fresh process that never ran main()
+    if _dist is None:
+        _dist = _single()
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    settle(cfg, list(HydraConfig.get().overrides.task), say=_dist.main)
     try:
         metrics = run_config(cfg, group=_sweep_group(), dist=_dist).metrics
     except UserError as err:
@@ -58,12 +64,15 @@ def _job(cfg) -> float | None:
         log.error("error: %s", err)
         if multirun:  # the other jobs still run; the sweep summary marks this one and the sweep exits 2
             return None
+        _forget_run_folder()
         sys.exit(EXIT_USER_ERROR)
-    except Exception as err:
-        if multirun:  # the summary reads the first "error: " line: the exception itself; then its traceback
+    except BaseException as err:
+        if multirun and isinstance(err, Exception):  # the summary reads the first "error: " line; then the traceback
             log.error("error: %s: %s", type(err).__name__, str(err).splitlines()[0] if str(err) else "")
             log.info("the job's traceback:", exc_info=True)
             return None
+        if not multirun:
+            _forget_run_folder()
         raise
     if not _dist.main:
         return None
@@ -119,11 +128,16 @@ def _imports_shielded():
             signal.signal(signal.SIGINT, before)
 
 
-class _Single:  # before distributed.setup(): one process
-    active, main, rank, world = False, True, 0, 1
+def _single():
+    from unseen.distributed import SINGLE
+
+    return SINGLE
 
 
-_dist = _Single()  # this process's place in a torchrun job
+# This process's place: distributed.SINGLE until main() joins a torchrun job. A launcher's job process
+# (submitit, local or Slurm) never runs main(): it runs _job with this default, so it must be the same type
+# with the same methods (barrier, broadcast, ...) the pipeline calls.
+_dist = None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         _hydra_job()()
     except KeyboardInterrupt as err:
         what = "terminated" if isinstance(err, Terminated) else "interrupted"
-        if _dist.active:
+        if _dist is not None and _dist.active:
             what += f" (rank {_dist.rank} of {_dist.world}: a rank failed or was stopped; torchrun names it)"
         print(f"{what}: no results were written (the inversion cache keeps every finished point; the same "
               f"command resumes)", file=sys.stderr, flush=True)
@@ -171,9 +185,46 @@ def _start(args: list[str]) -> None:
         elif cfg is not None:  # Hydra uses the folder precheck checked (${now:...} would tick on)
             sys.argv = [sys.argv[0], *[a for a in args if not a.startswith("hydra.run.dir=")],
                         f"hydra.run.dir='{cfg.hydra.run.dir}'"]
+        if cfg is not None and _dist.main:
+            _prepare_run_folder(Path(cfg.hydra.run.dir))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
+
+
+_made_run_dir: Path | None = None  # the run folder Hydra makes for this invocation, removed on a late failure
+
+
+def _prepare_run_folder(run_dir: Path) -> None:
+    """Remember whether Hydra will make the folder (a late failure removes it again); in an earlier run's folder
+    the log starts afresh, as Hydra's record (.hydra/) does (the log is the newest run's, like the results)."""
+    global _made_run_dir
+    from unseen.output import is_run_folder
+
+    if not run_dir.exists():
+        _made_run_dir = run_dir
+    elif is_run_folder(run_dir):
+        (run_dir / "unseen.log").unlink(missing_ok=True)
+
+
+def _forget_run_folder() -> None:
+    """After a late failure of a single run: the folder Hydra made for it goes (it holds Hydra's record and the
+    log only; the failed run's staging folder is already gone)."""
+    from unseen.output import remove_if_made
+
+    if _made_run_dir is not None:
+        _close_logs_in(_made_run_dir)
+        remove_if_made(_made_run_dir)
+
+
+def _close_logs_in(folder: Path) -> None:
+    """Hydra's file handlers that write into ``folder``: closed and detached before the folder goes."""
+    inside = str(folder.absolute()) + os.sep
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for h in list(getattr(logger, "handlers", [])):
+            if isinstance(h, logging.FileHandler) and h.baseFilename.startswith(inside):
+                logger.removeHandler(h)
+                h.close()
 
 
 def _shard_overrides(args: list[str], cfg) -> list[str]:
@@ -206,21 +257,37 @@ def precheck(args: list[str]):
         if any(f in ("--cfg", "-c") for f in flags):  # printing the config: the overrides must compose
             compose(overrides)
         return None  # --help, --cfg, -cn ...: Hydra's own business
+    from unseen.choices import settle
+
     multirun = bool(flags)
     for variant in _variants(overrides) if multirun else [overrides]:
-        cfg = compose(variant)
+        cfg = settle(compose(variant), variant)
     from unseen.checks import preflight
-    from unseen.output import refuse_if_live
+    from unseen.output import check_output_folder, refuse_if_live
 
     if multirun:
         _check_can_create(cfg.hydra.sweep.dir, "the sweep folder (hydra.sweep.dir)")
+        _check_sweep_folder(Path(cfg.hydra.sweep.dir).expanduser().absolute())
         return None  # values are checked per job: one bad job must not stop the others
     run_dir = str(Path(cfg.hydra.run.dir).expanduser().absolute())
     cfg.hydra.run.dir = run_dir
     _check_can_create(run_dir, "the output folder (hydra.run.dir)")
     refuse_if_live(Path(run_dir))
+    check_output_folder(Path(run_dir))
     preflight(cfg, output_dir=run_dir)
     return cfg
+
+
+def _check_sweep_folder(folder: Path) -> None:
+    """A sweep writes into a new or empty folder: summary.csv lists every job folder it finds, so an earlier
+    sweep's jobs there would be listed beside this one's."""
+    from unseen.errors import UserError
+
+    if folder.is_dir() and any(folder.iterdir()):
+        kind = "an earlier sweep's jobs" if (folder / "multirun.yaml").is_file() else "files"
+        raise UserError(f"the sweep folder {folder} already holds {kind}: a sweep writes into a new or empty folder "
+                        f"(its summary.csv lists every job folder there); choose another hydra.sweep.dir or leave it "
+                        f"to the default, unique per sweep")
 
 
 def compose(overrides: list[str]):

@@ -7,11 +7,14 @@ going up and coming down, so inversion always runs at guidance 1 (the condition 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from unseen.errors import UserError
+
+log = logging.getLogger("unseen")
 
 
 @dataclass
@@ -37,25 +40,37 @@ class Conditioning:
         return h.hexdigest()[:16]
 
 
+def check_condition(kind: str, prompt: str, class_label: int | None, guidance: float = 1.0,
+                    null_class: int | None = None, name: str = "this model") -> None:
+    """The one home of the rules: which condition a model of ``kind`` (pixel | latent | text | class) takes;
+    checked from the model's config files before any work, and again when the weights load."""
+    if kind != "text" and prompt:
+        raise UserError(f"model.prompt is for text-conditioned models (Stable Diffusion); {name} is "
+                        f"{'class-conditioned' if kind == 'class' else 'unconditional'}: drop model.prompt")
+    if kind != "class" and class_label is not None:
+        raise UserError(f"model.class_label is for class-conditional models (DiT); {name} is "
+                        f"{'text-conditioned' if kind == 'text' else 'unconditional'}: drop model.class_label")
+    if kind not in ("text", "class") and guidance != 1:
+        raise UserError(f"sampler.guidance = {guidance} needs a conditional model (text or class); {name} is "
+                        f"unconditional: drop sampler.guidance")
+    if kind == "class" and class_label is not None and null_class is not None and not 0 <= class_label <= null_class:
+        raise UserError(f"model.class_label must be in [0, {null_class - 1}] (or null: the null class {null_class}), "
+                        f"got {class_label}")
+
+
 def condition(kind: str, denoiser: torch.nn.Module, parts: dict, prompt: str, class_label: int | None,
               device) -> Conditioning | None:
     """The condition of a ``text`` or ``class`` model from ``model.prompt`` / ``model.class_label``; None for an
     unconditional one (which takes neither)."""
-    if kind != "text" and prompt:
-        raise UserError(f"model.prompt is for text-conditioned models; this one is {kind}-conditioned or "
-                        f"unconditional: drop model.prompt")
-    if kind != "class" and class_label is not None:
-        raise UserError("model.class_label is for class-conditional models (DiT): drop model.class_label")
+    null = int(denoiser.config.num_embeds_ada_norm) if kind == "class" else None
+    check_condition(kind, prompt, class_label, null_class=null)
     if kind == "text":
         encode = _text_encoder(parts["tokenizer"], parts["text_encoder"].to(device).eval())
         return Conditioning({"encoder_hidden_states": encode(prompt)}, {"encoder_hidden_states": encode("")},
                             {"prompt": prompt})
     if kind == "class":
-        null = int(denoiser.config.num_embeds_ada_norm)  # DiT's label embedding has one extra row: the null class
+        # DiT's label embedding has one extra row: the null class
         label = null if class_label is None else int(class_label)
-        if not 0 <= label <= null:
-            raise UserError(f"model.class_label must be in [0, {null - 1}] (or null: the null class {null}), "
-                            f"got {class_label}")
         return Conditioning({"class_labels": torch.tensor([label])}, {"class_labels": torch.tensor([null])},
                             {"class_label": label, "null_class": null})
     return None
@@ -66,6 +81,11 @@ def _text_encoder(tokenizer, text_encoder):
 
     @torch.no_grad()
     def encode(prompt: str) -> torch.Tensor:
+        tokens = len(tokenizer(prompt, truncation=False).input_ids)
+        if tokens > tokenizer.model_max_length:
+            log.warning("model.prompt is %d tokens; the text encoder reads %d (with its start and end tokens): "
+                        "the rest of the prompt is dropped. Shorten it to keep every word", tokens,
+                        tokenizer.model_max_length)
         ids = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                         return_tensors="pt").input_ids
         return text_encoder(ids.to(text_encoder.device))[0].float().cpu()

@@ -153,6 +153,8 @@ class AutoConfig:
     holdout: float = 0.25  # fraction of the K references the candidates are scored against (never fitted)
     count: int = 32  # samples per candidate that reaches the last rung
     eta: int = 3  # successive halving: each rung keeps the best 1/eta with eta times the samples; 1: no halving
+    by: Optional[str] = None  # what turned the choice on (experiment=auto, or a world's default: conf/world/)
+    note: Optional[str] = None  # what the choice did with the user's own values (unseen.choices): logged and kept
     penalty: float = 5.0  # weight of each violation below
     max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
     min_diversity: float = 0.8  # samples' mean pairwise distance over the validation references' (features, pixels)
@@ -191,6 +193,9 @@ class Config:
     cache_max_gb: Optional[float] = None  # fail with a clear message rather than fill the disk
     save_latents: bool = True
     progress: bool = True
+    # The keys the user set (command line, API overrides, a sweep's values, the presets and method choices the user
+    # named), filled by the entry points (unseen.choices): a default layer's choice never replaces them.
+    user_set: list[str] = field(default_factory=list)
 
 
 def register() -> None:
@@ -240,6 +245,64 @@ def compose(overrides: list[str], hydra_part: bool = False) -> DictConfig:
             return hydra_compose("config", overrides=list(overrides), return_hydra_config=hydra_part)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(one_line(err)) from err
+
+
+# Groups whose choice is the user's choice of method values: a key their YAML sets counts as set by the user when
+# the user names the choice. A target's, model's, eval's or logger's YAML says where things are and carries the
+# defaults that go with them (a target's num_references): those stay defaults.
+METHOD_GROUPS = ("experiment", "mixing", "prior", "geometry", "sampler")
+
+
+def user_keys(overrides: list[str]) -> list[str]:
+    """The dotted keys ``overrides`` set: each ``key=value`` (+, ++ and ~ too), and each key a method group's
+    choice the user named sets (its YAML, and the choices its defaults override)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([o for o in overrides if isinstance(o, str)])
+    except HydraException:
+        return []  # composition names it
+    keys: set[str] = set()
+    for o in parsed:
+        key = o.key_or_group
+        group = key.split("@", 1)[0]
+        if (conf_dir() / group).is_dir():
+            if group in METHOD_GROUPS and not o.is_sweep_override() and isinstance(o.value(), str):
+                keys |= _choice_keys(group, o.value())
+        elif not key.startswith("hydra"):
+            keys.add(key)
+    return sorted(keys)
+
+
+def _choice_keys(group: str, choice: str) -> set[str]:
+    import yaml
+
+    file = conf_dir() / group / f"{choice}.yaml"
+    if not file.is_file():
+        return set()
+    text = file.read_text()
+    node = yaml.safe_load(text) or {}
+    global_package = any(line.strip() == "# @package _global_" for line in text.splitlines()[:3])
+    prefix = "" if global_package else group + "."
+    keys: set[str] = set()
+    for entry in node.pop("defaults", []) or []:
+        if isinstance(entry, dict):  # override /prior: scalar
+            for k, v in entry.items():
+                name = k.removeprefix("override ").strip().lstrip("/")
+                if name in METHOD_GROUPS and isinstance(v, str):
+                    keys |= _choice_keys(name, v)
+
+    def leaves(value, path):
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                leaves(v, f"{path}{k}.")
+        else:
+            keys.add(path.rstrip("."))
+
+    leaves(node, prefix)
+    keys.discard("")
+    return keys
 
 
 def with_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:

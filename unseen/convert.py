@@ -66,8 +66,13 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - torch raises several types for foreign or torn files
-            raise UserError(f"cannot read checkpoint {path} as a weights-only PyTorch state dict "
-                            f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from err
+            # PyTorch's own message advises weights_only=False, which would run code from the file: not quoted.
+            why = str(err).splitlines()[0][:200] if str(err) else ""
+            if "weights_only" in str(err):
+                why = "it holds objects other than tensors, which are never unpickled here"
+            raise UserError(f"cannot read checkpoint {path} as a weights-only PyTorch state dict ({type(err).__name__}: "
+                            f"{why}): save its state_dict() alone (torch.save(model.state_dict(), FILE)) or as "
+                            f"safetensors") from err
     for wrapper in ("state_dict", "model", "ema"):  # some files nest the weights one level down
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict) and not any(
                 isinstance(v, torch.Tensor) for v in state.values()):

@@ -64,6 +64,15 @@ class Target:
     scorer: Callable[[torch.Tensor], dict[str, float]] | None = None
 
 
+def check_held_out(count: int | None, scoring: bool) -> None:
+    """Scoring needs pairs of held-out images (FID's covariance, KID, diversity): at least 2, where scored.
+    ``count`` None: every image that is not a reference (counted when the images are listed)."""
+    if scoring and count is not None and count < 2:
+        raise UserError(f"scoring the samples needs at least 2 held-out images, got target.num_eval = {count}: set "
+                        f"target.num_eval >= 2 or null (every image that is not a reference), or eval=none to skip "
+                        f"scoring")
+
+
 def check(t) -> None:
     """The ``target`` group's values."""
     if t.num_references < 1:
@@ -90,6 +99,26 @@ def check_files(t, num_eval: int | None, exclude: list[str] = (), cache_dir: str
     refs, held_out = folder_split(t.path, t.num_references, num_eval, t.seed, t.eval_path, exclude, quiet=True)
     for f in [*refs, *held_out]:
         check_header(f)
+
+
+def check_places(t, out: str | None) -> None:
+    """A folder target and the run's output never overlap, and a target is never a run's results: the next run
+    would read this run's samples as references (or held-out images)."""
+    if t.kind != "folder":
+        return
+    out = Path(out).expanduser().resolve() if out else None
+    for key, path in (("target.path", t.path), ("target.eval_path", t.eval_path)):
+        if not path:
+            continue
+        folder = Path(path).expanduser().resolve()
+        if out is not None and (out == folder or folder in out.parents):
+            raise UserError(f"the output folder {out} is inside {key} {folder}: the next run would read this run's "
+                            f"samples as images of the target; choose a hydra.run.dir (or output_dir) outside it")
+        for parent in (folder, *folder.parents):
+            if out is not None and parent == out or (parent / ".unseen-run.json").is_file() or \
+                    (parent / ".hydra").is_dir() or (parent / ".partial").is_dir():
+                raise UserError(f"{key} {folder} is inside unseen's run folder {parent}: a run's samples are not "
+                                f"images of the target; point {key} to the images themselves")
 
 
 def folder_split(path: str | None, num_references: int, num_eval: int | None, seed: int, eval_path: str | None = None,
@@ -131,7 +160,7 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
 
 def _is_run_folder(folder: Path, names: list[str]) -> bool:
     """A folder unseen (or Hydra) wrote: a run's results, a staging folder, a sweep job, the cache."""
-    return ".hydra" in names or ".partial" in names or "inversions" in names or \
+    return ".hydra" in names or ".partial" in names or "inversions" in names or ".unseen-run.json" in names or \
         ("metrics.json" in names and "config.yaml" in names) or folder.name == ".partial"
 
 
@@ -147,8 +176,26 @@ def image_files(path: str | None, key: str = "target.path", exclude: list[str] =
                         f"that holds the images")
     if not folder.is_dir():
         raise UserError(f"target folder {folder} does not exist: check {key}")
-    skip, skipped, files = {Path(p).expanduser().resolve() for p in exclude}, [], []
-    for root, dirs, names in os.walk(folder, followlinks=True):  # as rglob did: linked folders are read too
+    files, skipped = _walk(folder, {Path(p).expanduser().resolve() for p in exclude})
+    files, twice = _once_each(files)
+    if twice and not quiet:
+        log.warning("%s: %d image file(s) reached a second time through a link were read once", key, twice)
+    if skipped and not quiet:
+        log.warning("%s: left out %d folder(s) that unseen wrote (results or cache, e.g. %s), so no run reads "
+                    "another's output", key, len(skipped), skipped[0])
+    if not files:
+        why = (f" (left out {len(skipped)} folder(s) of unseen's own output or cache, e.g. {skipped[0]}: point "
+               f"{key} to the images themselves)" if skipped else "")
+        raise UserError(f"target folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}){why}: "
+                        f"check {key}")
+    return files
+
+
+def _walk(folder: Path, skip: set[Path]) -> tuple[list[Path], list[Path]]:
+    """The image files under ``folder`` (linked folders followed, each real folder once: a link back up ends
+    there) and the folders left out (``skip``, and any that unseen wrote)."""
+    files, skipped, seen = [], [], {folder.resolve()}
+    for root, dirs, names in os.walk(folder, followlinks=True):
         here = Path(root)
         for d in list(dirs):
             sub = here / d
@@ -156,26 +203,42 @@ def image_files(path: str | None, key: str = "target.path", exclude: list[str] =
                 inside = os.listdir(sub)
             except OSError:  # unreadable: os.walk passes over it
                 inside = []
-            if sub.resolve() in skip or _is_run_folder(sub, inside):
+            real = sub.resolve()
+            if real in seen or real in skip or _is_run_folder(sub, inside):
                 dirs.remove(d)
-                skipped.append(sub)
+                if real not in seen:
+                    skipped.append(sub)
+            seen.add(real)
         files += [here / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES and (here / n).is_file()]
-    files.sort()
-    if skipped and not quiet:
-        log.warning("%s: left out %d folder(s) that unseen wrote (results or cache, e.g. %s), so no run reads "
-                    "another's output", key, len(skipped), skipped[0])
-    if not files:
-        raise UserError(f"target folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
-                        f"check {key}")
-    return files
+    return files, skipped
+
+
+def _once_each(files: list[Path]) -> tuple[list[Path], int]:
+    """Sorted, each real file once (one file under two names would land among references and held-out images);
+    and how many names were dropped. Sorted first, so which name is kept does not depend on the walk."""
+    unique, seen = [], set()
+    for f in sorted(files):
+        real = f.resolve()
+        if real not in seen:
+            seen.add(real)
+            unique.append(f)
+    return unique, len(files) - len(unique)
 
 
 def split_files(files: list, num_references: int, num_eval: int | None, seed: int, what: str = "the folder"
                 ) -> tuple[list, list]:
     """A seeded, disjoint choice of references and held-out evaluation images (``num_eval`` None: all the rest)."""
-    if num_references + (num_eval or 0) > len(files):
+    n = len(files)
+    if num_references + (num_eval or 0) > n:
+        if n < 4:  # choices.MIN_REFERENCES + choices.MIN_HELD_OUT
+            fix = "the smallest that can be run and scored holds 4 (2 references, 2 held out): add images"
+        elif num_eval is None or num_eval == 0:
+            fix = f"use target.num_references={n // 2} (at most {n - 2}) or add images"
+        else:
+            fix = (f"use e.g. target.num_references={n // 2} target.num_eval=null (every image that is not a reference "
+                   f"is held out), or add images")
         raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval or 0} but {what} "
-                        f"holds only {len(files)} images: lower them or add images")
+                        f"holds only {n} images: {fix}")
     order = np.random.default_rng(seed).permutation(len(files))
     end = len(files) if num_eval is None else num_references + num_eval
     refs, held_out = order[:num_references], order[num_references:end]

@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from unseen import registry
 from unseen.autoencoder import Autoencoder, Pixels
-from unseen.conditioning import Conditioning, condition
+from unseen.conditioning import Conditioning, check_condition, condition
 from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,106 @@ def local_config(mc, subfolder: str | None, name: str) -> dict | None:
     except UserError:
         return None  # load_model names it
     config = Path(where) / (subfolder or "") / name
-    return json.loads(config.read_text()) if local and config.is_file() else None
+    return read_json(config) if local and config.is_file() else None
+
+
+def read_json(file: Path) -> dict:
+    """A model's config file, or one line naming the file that does not parse."""
+    try:
+        value = json.loads(Path(file).read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{file} is not valid JSON ({err}): repair it or fetch the model again") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{file} holds a {type(value).__name__}, not a JSON object: repair it or fetch the model again")
+    return value
+
+
+def check_files(mc, guidance: float = 1.0) -> None:
+    """What the model's files say, read without its weights (a local folder, a built-in model, a hub model in the
+    Hugging Face cache): the folder has what load_model needs, and the condition fits the model (model.prompt,
+    model.class_label, sampler.guidance). A hub model neither cached nor reachable fails here, at once."""
+    if mc.checkpoint is not None:  # converted into an unconditional pixel model
+        check_condition("pixel", mc.prompt, mc.class_label, guidance, name=f"model={mc.name}")
+        return
+    if not str(mc.source).strip():
+        raise UserError("model.source is empty: name a diffusers folder, a hub id (owner/name) or builtin:NAME")
+    where, local = resolve_source(mc.source)
+    if not local:
+        files = _hub_files(mc)
+    else:
+        files = _folder_files(Path(where), mc.subfolder, mc.scheduler_subfolder)
+    if files is not None:
+        kind, null_class = files
+        check_condition(kind, mc.prompt, mc.class_label, guidance, null_class, name=f"model={mc.name}")
+
+
+def _kind(index: dict | None) -> str:
+    if not index or not ({"vae", "vqvae"} & set(index)):
+        return "pixel"
+    return "text" if "text_encoder" in index else "class" if "transformer" in index else "latent"
+
+
+def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str | None) -> tuple[str, int | None]:
+    """(kind, DiT's null class) of a local model folder, or one line naming what it lacks."""
+    convert = "convert a raw checkpoint with `python -m unseen.convert` (or give it as model.checkpoint=FILE)"
+    if folder.is_file():
+        raise UserError(f"model.source {folder} is a file: a diffusers model is a folder (unet/ and scheduler/, or a "
+                        f"pipeline with model_index.json); {convert}")
+    index_file = folder / "model_index.json"
+    index = read_json(index_file) if index_file.is_file() else None
+    kind = _kind(index)
+    if index is not None and kind == "pixel" and "unet" not in index:
+        parts = ", ".join(k for k in index if not k.startswith("_")) or "none"
+        raise UserError(f"{index_file} names a {index.get('_class_name', 'pipeline')} (parts: {parts}): unseen loads a "
+                        f"pixel pipeline with unet/ and scheduler/ (DDPMPipeline) or a latent one with an autoencoder "
+                        f"(vae or vqvae) and a unet or transformer")
+    if kind != "pixel" and not ({"unet", "transformer"} & set(index)):
+        raise UserError(f"{index_file} names an autoencoder but no denoiser (unet or transformer)")
+    denoiser = "transformer" if kind == "class" else (subfolder if kind == "pixel" else "unet")
+    config = folder / (denoiser or "") / "config.json"
+    if not config.is_file():
+        alone = denoiser and (folder / "config.json").is_file()
+        raise UserError(f"model.source {folder} has no {denoiser or '.'}/config.json" +
+                        (": it holds a model at its top level (a UNet alone); a diffusers model folder has unet/ and "
+                         "scheduler/ beside each other (model.subfolder names the UNet's)" if alone else
+                         f": it must be a diffusers folder with {denoiser or '.'}/ (config.json and weights) and "
+                         f"{scheduler_subfolder or '.'}/, or a pipeline folder with a model_index.json; {convert}"))
+    denoiser_config = read_json(config)
+    scheduler = folder / (scheduler_subfolder or "") / "scheduler_config.json"
+    if not scheduler.is_file():
+        raise UserError(f"model.source {folder} has no {scheduler_subfolder or '.'}/scheduler_config.json: the DDPM "
+                        f"schedule (alphas_cumprod) comes from it; add the scheduler the model was trained with "
+                        f"(or set model.scheduler_subfolder)")
+    read_json(scheduler)
+    null = denoiser_config.get("num_embeds_ada_norm") if kind == "class" else None
+    return kind, int(null) if null is not None else None
+
+
+def _hub_files(mc) -> tuple[str, int | None] | None:
+    """(kind, null class) of a hub model from the Hugging Face cache; None when it is not cached but the hub is
+    reachable (loading will tell); one line when it is neither."""
+    cached = _load_cached(mc.source, mc.subfolder, mc.revision)
+    if cached is None:
+        if not _hub_reachable():
+            raise UserError(offline_message(mc.source))
+        return None
+    if "_class_name" in cached and "Pipeline" in str(cached["_class_name"]) or {"vae", "vqvae"} & set(cached):
+        kind = _kind(cached)
+    else:
+        kind = "pixel"
+    null = None
+    if kind == "class":
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(mc.source, "transformer/config.json", revision=mc.revision)
+        null = read_json(Path(found)).get("num_embeds_ada_norm") if isinstance(found, str) else None
+    return kind, null
+
+
+def offline_message(source: str) -> str:
+    return (f"{source!r} is not in the Hugging Face cache and the hub is unreachable: download it on a machine with "
+            f"network (`huggingface-cli download {source}`) and copy the cache (~/.cache/huggingface), or set "
+            f"model.source to a local folder")
 
 
 def resolution(mc) -> int | None:
@@ -156,9 +255,7 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     # when the hub is unreachable, instead of after huggingface_hub's retries (~30 s).
     cached = not local and _load_cached(where, subfolder, revision) is not None
     if not local and not cached and not _hub_reachable():
-        raise UserError(f"{source!r} is not in the Hugging Face cache and the hub is unreachable: download it on a "
-                        f"machine with network (`huggingface-cli download {source}`) and copy the cache "
-                        f"(~/.cache/huggingface), or set model.source to a local folder")
+        raise UserError(offline_message(source))
     index = latent_index(where, local, revision, cached)
     try:
         if index is None:
@@ -186,8 +283,7 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     prediction = scheduler.config.get("prediction_type", "epsilon")
     alphas = scheduler.alphas_cumprod.to(torch.float64)
     if index is None:
-        if prompt or class_label is not None:
-            raise UserError(f"{source} is an unconditional pixel model: drop model.prompt and model.class_label")
+        check_condition("pixel", prompt, class_label, name=source)
         return LoadedModel(unet, alphas, _identity(source, unet, revision), source, prediction)
     return _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size)
 
@@ -199,7 +295,7 @@ def latent_index(where: str, local: bool, revision: str | None, cached: bool) ->
     """The model_index.json of a latent model (one that names an autoencoder), or None for a pixel model."""
     if local:
         file = Path(where) / "model_index.json"
-        index = json.loads(file.read_text()) if file.is_file() else None
+        index = read_json(file) if file.is_file() else None
     else:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError
@@ -231,7 +327,15 @@ def _part(where: str, name: str, entry: list, revision: str | None, cached: bool
         kwargs["torch_dtype"] = dtype
     if library == "diffusers":
         kwargs["low_cpu_mem_usage"] = False  # without accelerate: the same, minus a warning per component
-    return getattr(module, cls).from_pretrained(where, **kwargs)
+    kind = getattr(module, cls, None)
+    if kind is None:
+        raise UserError(f"model_index.json of {where} names {library}.{cls} for its {name}, which {library} "
+                        f"{getattr(module, '__version__', '')} does not have: check the class name or upgrade {library}")
+    try:
+        return kind.from_pretrained(where, **kwargs)
+    except (OSError, ValueError) as err:  # the part that failed, by name (not the UNet's subfolder)
+        raise UserError(f"could not load the {name} ({library}.{cls}) of {where}: {str(err).splitlines()[0]}. "
+                        f"Repair or fetch {name}/ again") from err
 
 
 def _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size):

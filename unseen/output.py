@@ -3,9 +3,10 @@
 Results are written to ``<output folder>/.partial/`` and moved up at the end, so a failed run leaves no
 half-written metrics or samples. The staging folder records its owner (host, pid): a second run that
 points at the same folder while the first is alive is refused with one line; one whose owner died
-(SIGKILL) is removed. When a run reuses a finished run's folder, the earlier run's results (every
-name in RESULTS) are removed as the new ones move in, so the folder never mixes two runs; any other
-file there is left alone.
+(SIGKILL) is removed. A run writes only into a new or empty folder or an earlier unseen run's, which it
+recognises by that run's manifest (``.unseen-run.json``, every file it wrote), never by file names a user
+might have: anything else is refused. A rerun removes exactly the files the manifest lists as the new ones
+move in, so the folder never mixes two runs and a file the user added (even under samples/) stays.
 """
 
 from __future__ import annotations
@@ -25,9 +26,93 @@ from unseen.images import image_grid
 from unseen.latents import LatentFile, save_streamed
 
 STAGING = ".partial"
-# What a run writes: an earlier run's copies are removed when a new run's results move in.
-RESULTS = ("samples", "grid.png", "nearest.png", "reconstruction.png", "latents.safetensors", "config.yaml",
-           "metrics.json", "split.json")
+MANIFEST = ".unseen-run.json"  # what a finished run wrote into its folder (relative paths)
+# What Hydra, the logger and a run in progress put into a run folder beside the results: a folder holding only
+# these is a run's that failed before publishing (Hydra made it, the run stopped late).
+RUN_EXTRAS = frozenset({".hydra", "unseen.log", STAGING, "wandb", MANIFEST})
+
+
+def check_output_folder(out: Path) -> None:
+    """A run writes only into a new or empty folder, or an earlier unseen run's; anything else is refused, so no
+    file of the user's (or the project's: hydra.run.dir=conf) is overwritten or deleted."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise UserError(f"the output folder {out} is a file: choose a folder (hydra.run.dir=... or output_dir=...)")
+    names = sorted(os.listdir(out))
+    if MANIFEST in names:
+        return
+    foreign = [n for n in names if n not in RUN_EXTRAS]
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+        raise UserError(f"the output folder {out} holds files no unseen run wrote ({shown}): a run writes only into "
+                        f"a new or empty folder or an earlier run's; choose another (hydra.run.dir=... or "
+                        f"output_dir=...) or leave it to the default, unique per run")
+
+
+def is_run_folder(out: Path) -> bool:
+    """A finished unseen run's folder (its manifest is there)."""
+    return (Path(out) / MANIFEST).is_file()
+
+
+def written_files(out: Path) -> list[str]:
+    """The files (relative paths) the finished run in ``out`` wrote, from its manifest; [] if none."""
+    try:
+        return list(json.loads((Path(out) / MANIFEST).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def add_to_manifest(out: Path, paths: list[str]) -> None:
+    """Files the run wrote after it published (the logger's run folder), so a rerun removes them too."""
+    _write_manifest(out, [*written_files(out), *paths])
+
+
+def _write_manifest(out: Path, files: list[str]) -> None:
+    tmp = out / f"{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"written_by": "unseen", "files": sorted(set(files))}, indent=0) + "\n")
+    os.replace(tmp, out / MANIFEST)
+
+
+def remove_written(out: Path) -> None:
+    """Remove what the earlier run in ``out`` wrote (its manifest's files), nothing else; folders it made
+    (samples/) go only if that leaves them empty."""
+    files = written_files(out)
+    parents = set()
+    for rel in files:
+        path = out / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            continue  # a manifest names only what is inside its folder
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        parents.update(p for p in Path(rel).parents if str(p) != ".")
+    for folder in sorted(parents, key=lambda p: -len(p.parts)):
+        try:
+            (out / folder).rmdir()
+        except OSError:
+            pass  # not empty: it holds a file of the user's
+    (out / MANIFEST).unlink(missing_ok=True)
+
+
+def remove_if_made(out: Path) -> None:
+    """After a late failure: the folder this invocation made (Hydra's record, the log, the staging folder) goes,
+    unless something else was put there meanwhile."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for name in (".hydra", STAGING, "wandb", "unseen.log"):
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    try:
+        out.rmdir()
+    except OSError:
+        pass
 
 
 def writable_dir(folder: Path, what: str) -> Path:
@@ -61,6 +146,7 @@ def refuse_if_live(out: Path) -> None:
 def make_staging(out: Path) -> Path:
     """Make the output folder and claim its staging folder now, so an unwritable or busy place fails before the
     work. Stale staging folders of this host (owner dead) here and beside it are removed."""
+    check_output_folder(out)
     staging = writable_dir(out, "the output directory (output_dir or hydra.run.dir)") / STAGING
     for old in out.parent.glob(f"*/{STAGING}"):
         if _stale(old):
@@ -125,17 +211,21 @@ def write(cfg: DictConfig, staging: Path, refs: torch.Tensor, first_samples: tor
 
 
 def publish(out: Path, staging: Path) -> None:
-    """Move the staged results into ``out``; an earlier run's results there go first."""
+    """Move the staged results into ``out`` and list them in its manifest; the files an earlier run there wrote
+    (its manifest's) go first, and nothing else."""
     (staging / "owner").unlink()
-    for name in RESULTS:
-        old = out / name
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old)
-        elif old.exists() or old.is_symlink():
-            old.unlink()
+    files = [str(p.relative_to(staging)) for p in staging.rglob("*") if not p.is_dir()]
+    remove_written(out)
     for item in staging.iterdir():
-        os.replace(item, out / item.name)
+        dest = out / item.name
+        if item.is_dir() and dest.is_dir():  # samples/ kept a file of the user's: move ours in beside it
+            for f in item.iterdir():
+                os.replace(f, dest / f.name)
+            item.rmdir()
+        else:
+            os.replace(item, dest)
     staging.rmdir()
+    _write_manifest(out, files)
 
 
 def disk_error(err: OSError, out: Path) -> UserError | None:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from unseen import ddim
 from unseen import stages as st
-from unseen.auto import choose_config, cost as auto_cost
+from unseen.auto import choose_config, cost as auto_cost, plan as auto_plan
 from unseen.autoencoder import Autoencoder
 from unseen.checks import preflight
 from unseen.data import Target
@@ -128,6 +128,7 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
         if dist.active:
             raise UserError("experiment=auto runs in one process: drop torchrun, or fix the choice it made "
                             "(metrics.json's auto.chosen) and shard that run")
+        log.info("%s", auto_plan(cfg, len(target.images)))
         with stages.stage("auto", loaded.predictor):
             cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images, x0)
         preflight(cfg, files=False)  # the finished config is a run of its own
@@ -136,7 +137,8 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
 
 def _header(job: _Job) -> dict:
     cfg, model = job.cfg, job.loaded.model
-    return {"model": model.source, "model_identity": model.identity, "target": job.target.name,
+    choice = {"choice": {"by": cfg.auto.by, "note": cfg.auto.note}} if cfg.auto.by or cfg.auto.note else {}
+    return {**choice, "model": model.source, "model_identity": model.identity, "target": job.target.name,
             "num_references": len(job.target.images), "t_M": cfg.mixing.t_M, "inversion_steps": job.grids.steps,
             "generation_steps": len(job.grids.generation), "source": cfg.sampler.source, "seed": cfg.seed,
             "device": str(job.loaded.device), "model_kind": model.kind,

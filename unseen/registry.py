@@ -38,6 +38,19 @@ def target_check(kind: str) -> Callable[..., Any] | None:
     return _TARGET_CHECKS.get(kind)
 
 
+_TARGET_SIZES: dict[str, Callable[..., Any]] = {}
+
+
+def register_target_size(kind: str, size: Callable[..., Any]) -> None:
+    """``size(target_config, cache_dir) -> int | None``: how many images a target of ``kind`` holds, where it is
+    known before loading (a small target at its defaults gets a smaller K: unseen.choices)."""
+    _TARGET_SIZES[kind] = size
+
+
+def target_size(kind: str) -> Callable[..., Any] | None:
+    return _TARGET_SIZES.get(kind)
+
+
 def register_builtin_model(name: str, folder: Path) -> None:
     _BUILTIN_MODELS[name] = Path(folder)
 

@@ -106,8 +106,9 @@ def _memorisation(m: dict) -> list[str]:
         parts.append(f"{label} {get(m, name):.0%}" + (f" (held-out {held:.0%})" if held is not None else ""))
     ratios = [f"{s} {get(m, 'diversity_' + s):.2f}" for s in ("pixel", "feature") if get(m, "diversity_" + s) is not None]
     lines = ["  memorisation (< 0.5 NN)      " + ", ".join(parts),
-             "  diversity / held-out's       " + (", ".join(ratios) if ratios else
-                                                  f"pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images)")]
+             "  diversity / held-out's       " + ", ".join(ratios) if ratios else
+             f"  diversity (mean distance)    pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images to compare "
+             f"with: a distance, not a ratio)"]
     if get(m, "grain") is not None:
         lines.append(f"  grain / held-out's           {get(m, 'grain'):.2f} [95% {get(m, 'grain_low'):.2f}-"
                      f"{get(m, 'grain_high'):.2f}]  (mean |Laplacian|; 1 = as smooth as the real images)")

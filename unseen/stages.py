@@ -21,8 +21,9 @@ from unseen import ddim, fewshot
 from unseen import evaluate as ev
 from unseen.autoencoder import Autoencoder, Pixels, round_trip_psnr
 from unseen.cache import invert_run
-from unseen.data import Target, batches, load_target as _load_target
+from unseen.data import Target, batches, check_held_out, load_target as _load_target
 from unseen.distributed import SINGLE, Dist, local_device
+from unseen.conditioning import check_condition
 from unseen.errors import UserError
 from unseen.images import psnr, to_uint8
 from unseen.latents import LatentFile
@@ -78,9 +79,7 @@ def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
     T = len(model.alphas_cumprod)
     if cfg.mixing.t_M > T - 1:
         raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
-    if cfg.sampler.guidance != 1 and model.conditioning is None:
-        raise UserError(f"sampler.guidance = {cfg.sampler.guidance} needs a conditional model (text or class); "
-                        f"{mc.name} is unconditional: drop sampler.guidance")
+    check_condition(model.kind, mc.prompt, mc.class_label, cfg.sampler.guidance, name=f"model={mc.name}")
     predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype,
                                     prediction_type=model.prediction_type, conditioning=model.conditioning)
     return Loaded(model, predictor, device, source)
@@ -111,8 +110,7 @@ def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
     e, model = cfg.eval, loaded.model
     net = None
     if e.feature != "none":
-        if len(target.eval_images) < 2:
-            raise UserError(f"FID needs at least 2 held-out images, got target.num_eval = {len(target.eval_images)}")
+        check_held_out(len(target.eval_images), scoring=True)
         net = ev.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity,
                                  model.space, model.conditioning)
         if net.resolution is not None and net.resolution != model.resolution:

@@ -21,6 +21,20 @@ def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, di
     if lc.name != "wandb":
         log.warning("logger %r is not known; nothing was logged", lc.name)
         return
+    before = set((out / "wandb").glob("*")) if (out / "wandb").is_dir() else set()
+    try:
+        _log_wandb(cfg, metrics, out, diagnostics, group)
+    finally:  # the logger's run folder is the run's too: listed, so a rerun removes it
+        from unseen.output import add_to_manifest
+
+        made = set((out / "wandb").glob("*")) - before if (out / "wandb").is_dir() else set()
+        if made:
+            add_to_manifest(out, [str(p.relative_to(out)) for p in made])
+
+
+def _log_wandb(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
+               group: str | None) -> None:
+    lc = cfg.logger
     try:
         import wandb
 

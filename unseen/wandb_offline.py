@@ -26,11 +26,19 @@ def records(path: Path, wait: float = 30.0) -> list:
         time.sleep(0.2)
 
 
-def _parse(data: bytes) -> list:
+class NotARunFile(ValueError):
+    """The file is not (or no longer) a readable W&B run file."""
+
+
+def _parse(data: bytes, complete: bool = False) -> list:
+    """The records in ``data``; ``complete``: the file is finished, so a cut-off record is an error, not a
+    record still being written."""
     if len(data) < HEADER:  # not written yet
+        if complete:
+            raise NotARunFile(f"{len(data)} bytes, shorter than a W&B run file's header")
         return []
     if data[:4] != b":W&B":
-        raise ValueError("not a W&B run file (no ':W&B' header)")
+        raise NotARunFile("not a W&B run file (no ':W&B' header)")
     pos, pending, out = HEADER, b"", []
     while pos + 7 <= len(data):
         left = BLOCK - pos % BLOCK
@@ -39,6 +47,10 @@ def _parse(data: bytes) -> list:
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
         pos += 7
+        if pos + length > len(data):
+            if complete:
+                raise NotARunFile(f"truncated: a record at byte {pos - 7} runs past the end ({len(data)} bytes)")
+            break  # being written
         chunk, pos = data[pos:pos + length], pos + length
         if kind == 1:
             out.append(chunk)
@@ -49,10 +61,15 @@ def _parse(data: bytes) -> list:
         elif kind == 4:
             out.append(pending + chunk)
             pending = b""
+    from google.protobuf.message import DecodeError
+
     parsed = []
-    for chunk in out:
+    for i, chunk in enumerate(out):
         record = pb.Record()
-        record.ParseFromString(chunk)
+        try:
+            record.ParseFromString(chunk)
+        except DecodeError as err:
+            raise NotARunFile(f"record {i} is damaged ({err})") from err
         parsed.append(record)
     return parsed
 
@@ -66,14 +83,40 @@ def history_keys(recs) -> dict:
     return items
 
 
+def read_finished(path: Path) -> list:
+    """The records of a run file the user points to: one line (NotARunFile, OSError) for a missing file, a
+    folder, another kind of file, a truncated or damaged one. Waits for the closing record only while the file
+    is still being written (changed in the last few seconds)."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("**/run-*.wandb"))
+        hint = f": it holds {found[0]}" if found else ""
+        raise NotARunFile(f"{path} is a folder; give the run file (wandb/offline-run-*/run-*.wandb){hint}")
+    if not path.is_file():
+        raise NotARunFile(f"{path} does not exist; give a run file (wandb/offline-run-*/run-*.wandb)")
+    fresh = time.time() - path.stat().st_mtime < 5
+    recs = records(path, wait=10.0) if fresh else []
+    recs = _parse(path.read_bytes(), complete=True)
+    if not recs:
+        raise NotARunFile(f"{path} holds no records (its header only): the run wrote nothing, or is still starting")
+    return recs
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
+    import sys
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)
-    recs = records(args.file)
+    try:
+        recs = read_finished(args.file)
+    except (NotARunFile, OSError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"error: {args.file}: {reason}" if not str(reason).startswith(str(args.file)) else f"error: {reason}",
+              file=sys.stderr)
+        sys.exit(2)
     for r in recs:
         if r.WhichOneof("record_type") == "run":
             print(f"run {r.run.run_id}  project {r.run.project}  group {r.run.run_group or '-'}")

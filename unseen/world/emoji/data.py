@@ -91,6 +91,12 @@ def sha256(file: Path) -> str:
     return h.hexdigest()
 
 
+# Regular files under package/ only (no links, no "..", no absolute names: chosen above), so the tarfile data
+# filter adds nothing we rely on; it is passed where it exists, as Python 3.14 will expect. Python 3.11.2 (Debian
+# 12's own, inside the README's floor) predates the ``filter`` argument (3.11.4, 3.10.12).
+_SAFE_EXTRACT = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
 def _unpack(tgz: Path, vendor: str, dest: Path) -> Path:
     """Check the tarball's sha256 and unpack what is read into ``dest``/package, atomically."""
     name, digest = PACKAGES[vendor]
@@ -102,7 +108,7 @@ def _unpack(tgz: Path, vendor: str, dest: Path) -> Path:
     try:
         with tarfile.open(tgz) as tar:
             members = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(keep) and ".." not in m.name]
-            tar.extractall(tmp, members=members, filter="data")
+            tar.extractall(tmp, members=members, **_SAFE_EXTRACT)
         shutil.rmtree(dest, ignore_errors=True)
         os.replace(tmp, dest)
     finally:

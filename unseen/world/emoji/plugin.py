@@ -43,7 +43,18 @@ def check_category(category: str | None, domain: str | None = None) -> None:
 def check_target(t, cache_dir: str | None) -> None:
     """Before any work: the category, and the two packages (fetched now if they are not in the cache)."""
     check_category(t.category, t.domain)
-    data.folders(cache_dir, t.path)
+    folders = data.folders(cache_dir, t.path)
+    # K and the held-out count against the category's size, before any work (the split itself is made later)
+    split_files(data.items(folders, (t.category,)), t.num_references, t.num_eval, t.seed,
+                what=f"the emoji category {t.category!r}")
+
+
+def category_size(t, cache_dir: str | None) -> int | None:
+    """The category's images (both vendors); None where the category or the packages are wrong (the checks say so)."""
+    try:
+        return len(data.items(data.folders(cache_dir, t.path), (t.category,)))
+    except (UserError, OSError, ValueError, TypeError):
+        return None
 
 
 def load_emoji_target(num_references: int, resolution: int, *, name: str = "emoji", domain: str | None = None,
@@ -73,5 +84,6 @@ def emoji_features(device: torch.device) -> FeatureNetwork:
 
 def register() -> None:
     registry.register_target_kind("emoji", load_emoji_target, check_target)
+    registry.register_target_size("emoji", category_size)
     registry.register_builtin_model("emoji_ddpm", assets.EMOJI_DDPM)
     registry.register_feature("emoji", emoji_features)
