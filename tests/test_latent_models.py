@@ -237,10 +237,12 @@ def test_tiny_ldm_runs_the_default_job_in_latent_space(tmp_path):
 
 
 def precheck_error(*overrides, tmp_path):
-    from unseen.cli import precheck
+    """The checks the CLI runs before Hydra makes a folder (unseen.checks.preflight, after composing)."""
+    from unseen.api import compose
+    from unseen.checks import preflight
 
     with pytest.raises(UserError) as info:
-        precheck(["logger=none", "sampler.count=4", *overrides, f"hydra.run.dir={tmp_path}/run"])
+        preflight(compose("logger=none", "sampler.count=4", *overrides, output_dir=tmp_path / "run"))
     assert not (tmp_path / "run").exists()
     return str(info.value)
 

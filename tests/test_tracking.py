@@ -48,3 +48,22 @@ def test_an_auto_run_logs_its_candidates_as_a_table(tmp_path):
     assert json.loads(history["auto/candidates/_type"]) == "table-file"
     assert json.loads(history["auto/candidates/nrows"]) == len(metrics["auto"]["candidates"]) == 4
     assert json.loads(history["nearest/_type"]) == "image-file"
+
+
+def test_without_home_the_wandb_service_prints_nothing(tmp_path):
+    """A bare container or cron job has no $HOME: W&B's service found no folders and printed a dozen lines, "ERROR"
+    among them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "run.py"), "logger=wandb", "sampler.count=4", "eval=none",
+                           "target.num_references=8", "mixing.reconstruct=0", "mixing.t_M=100", "progress=false",
+                           f"hydra.run.dir={tmp_path}/run", f"cache_dir={tmp_path}/cache"],
+                          cwd=tmp_path, env=dict(env, TMPDIR=str(tmp_path)), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ERROR" not in proc.stderr and "ERROR" not in proc.stdout, proc.stderr[-2000:]
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))

@@ -188,7 +188,8 @@ def _start(args: list[str]) -> None:
         if cfg is not None and _dist.main:
             _prepare_run_folder(Path(cfg.hydra.run.dir))
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        if _dist is None or _dist.main:  # under torchrun every rank checks the same input: rank 0 says it once
+            print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
 
 

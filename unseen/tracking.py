@@ -32,6 +32,20 @@ def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, di
             add_to_manifest(out, [str(p.relative_to(out)) for p in made])
 
 
+def _homeless_defaults() -> None:
+    """Without $HOME (a bare container, a cron job) W&B's service finds no cache, config or log folder and prints
+    a dozen lines with "ERROR" among them; give it folders under the temp folder instead (only what is unset)."""
+    if os.environ.get("HOME") or os.environ.get("XDG_CACHE_HOME"):
+        return
+    import tempfile
+
+    base = Path(tempfile.gettempdir()) / f"unseen-wandb-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    os.environ.setdefault("XDG_CACHE_HOME", str(base / "cache"))
+    os.environ.setdefault("XDG_CONFIG_HOME", str(base / "config"))
+    os.environ.setdefault("WANDB_CONFIG_DIR", str(base / "config" / "wandb"))
+    os.environ.setdefault("WANDB_CACHE_DIR", str(base / "cache" / "wandb"))
+
+
 def _log_wandb(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
                group: str | None) -> None:
     lc = cfg.logger
@@ -39,6 +53,7 @@ def _log_wandb(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str,
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
+        _homeless_defaults()
         run = wandb.init(project=lc.project, entity=lc.entity, mode=lc.mode, group=lc.group or group,
                          tags=list(lc.tags), dir=str(out), name=f"{cfg.target.name}-tM{cfg.mixing.t_M}-{out.name}",
                          config=OmegaConf.to_container(cfg, resolve=True), reinit="create_new",
