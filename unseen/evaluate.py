@@ -34,6 +34,7 @@ from torch import nn
 from unseen import registry
 from unseen.data import batches
 from unseen.errors import UserError
+from unseen.spectrum import band_energy
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,7 @@ class SampleScores:
         self.unet_net = unet_net  # the UNet's middle block, for memorisation in a space every model has
         self.count, self.nearest, self.features, self.kept, self.unet_features = 0, [], [], [], []
         self.grain: list[torch.Tensor] = []  # every sample's, for the grain ratio
+        self.bands: list[torch.Tensor] = []  # every sample's energy per octave (unseen.spectrum)
         self.domain_counts: dict[str, float] = {}
 
     def add(self, images: torch.Tensor) -> None:
@@ -391,6 +393,7 @@ class SampleScores:
         images = images.float()
         self.nearest.append(nearest_distances(images.reshape(len(images), -1), self.refs))
         self.grain.append(grain(images))
+        self.bands.append(band_energy(images))
         if self.net is not None:
             self.features.append(self.net(images))
         if self.unet_net is not None:
@@ -409,7 +412,7 @@ class SampleScores:
         """What another rank needs to merge (``merge``): small next to the samples."""
         return {"count": self.count, "nearest": self.nearest, "features": self.features, "kept": self.kept,
                 "domain_counts": self.domain_counts, "unet_features": self.unet_features, "grain": self.grain,
-                "clusters": [c.state() for c in self.clusters]}
+                "bands": self.bands, "clusters": [c.state() for c in self.clusters]}
 
     def merge(self, states: list[dict]) -> "SampleScores":
         """The scores of every rank's chunks, in rank (= sample) order."""
@@ -420,6 +423,7 @@ class SampleScores:
             merged.unet_features += s["unet_features"]
             merged.nearest += s["nearest"]
             merged.grain += s["grain"]
+            merged.bands += s["bands"]
             merged.features += s["features"]
             for k in s["kept"]:
                 room = merged.keep - sum(len(x) for x in merged.kept)

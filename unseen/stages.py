@@ -27,6 +27,7 @@ from unseen.conditioning import check_condition
 from unseen.errors import UserError
 from unseen.images import psnr, to_uint8
 from unseen.latents import LatentFile
+from unseen.spectrum import band_energy, band_ratios
 from unseen.models import LoadedModel, checkpoint_folder, load_model, resolve_device
 from unseen.sources import batch_generator
 
@@ -242,6 +243,8 @@ def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Score
     if len(target.eval_images) >= 2:  # every held-out image: grain is a mean, cheap at any count
         real_grain = torch.cat([ev.grain(b) for b in batches(target.eval_images, 256)])
         out["grain"] = ev.grain_ratio(torch.cat(scores.grain), real_grain, cfg.seed)
+        real_bands = torch.cat([band_energy(b) for b in batches(target.eval_images, 256)])
+        out["spectrum"] = band_ratios(torch.cat(scores.bands), real_bands, refs.shape[-1], cfg.seed)
     if sc.net is not None:
         real = ev.cached_features(sc.net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
