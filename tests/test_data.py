@@ -5,6 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
+from pathlib import Path
+
 from unseen.data import ImageFiles, load_image, load_target
 from unseen.errors import UserError
 
@@ -59,3 +61,35 @@ def test_eval_path_scores_against_another_folder_without_the_references(tmp_path
     assert not set(t.ids) & set(t.eval_ids) and len(set(t.ids) | set(t.eval_ids)) == 16
     with pytest.raises(UserError, match="target.eval_path .*holds only 12 images"):
         load_target("folder", 4, 32, path=str(refs), num_eval=13, eval_path=str(full))
+
+
+# --- the split by identity ----------------------------------------------------------------------------------------
+
+
+def test_a_grouped_split_keeps_each_identity_on_one_side():
+    from unseen.data import split_groups
+
+    files = [f"{who}/{i}.png" for who in "abcdefghij" for i in range(2)]  # ten identities, two images each
+    who = lambda fs: {f.split("/")[0] for f in fs}  # noqa: E731
+    for k, num_eval in [(6, None), (7, None), (5, 6), (8, 4)]:
+        refs, held, left = split_groups(files, lambda f: f.split("/")[0], k, num_eval, seed=3)
+        assert len(refs) == k and len(held) == (num_eval if num_eval is not None else 20 - len(refs) - len(left))
+        assert not who(refs) & who(held) and not who(left) & who(held)  # no twin across the split
+        assert len(set(refs) | set(held) | set(left)) == len(refs) + len(held) + len(left)
+        assert len(left) == (1 if k % 2 else 0) + (len(held) % 2 if num_eval is not None else 0)
+    assert split_groups(files, lambda f: f.split("/")[0], 6, None, 3) == split_groups(files, lambda f: f.split("/")[0],
+                                                                                         6, None, 3)  # seeded
+
+
+def test_group_by_folder_or_a_file_name_pattern(tmp_path):
+    from tests.test_reliability import _images
+    from unseen.data import folder_split, group_key
+
+    for who in ("ann", "bob", "cy", "dee"):
+        _images(tmp_path / "people" / who, 3, start=len(who))
+    refs, held = folder_split(str(tmp_path / "people"), 6, None, 0, group_by="folder")
+    assert len(refs) == 6 and not {f.parent.name for f in refs} & {f.parent.name for f in held}
+    key = group_key(r"^(\w+?)_")
+    assert key(Path("x/ann_01.png")) == "ann" and key(Path("solo.png")) == "solo.png"
+    with pytest.raises(UserError, match="neither 'folder' nor a regular expression"):
+        group_key("(")

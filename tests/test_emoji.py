@@ -76,7 +76,12 @@ def test_target_split(packages):
     assert not set(t.ids) & set(t.eval_ids) and t.domain == "faces"
     again = load_emoji_target(4, 32, path=str(packages), category="faces", num_eval=2, seed=3)
     assert again.ids == t.ids and len(again.eval_ids) == 2  # the references do not depend on num_eval
-    assert load_emoji_target(4, 32, path=str(packages), category="faces", seed=4).ids != t.ids
+    assert any(load_emoji_target(4, 32, path=str(packages), category="faces", seed=s).ids != t.ids for s in (4, 5, 6))
+    # by identity: both vendors' drawings of an emoji on one side, so no held-out image is a reference's twin
+    assert not set(t.ref_groups) & set(t.eval_groups) and len(set(t.ref_groups)) == 2
+    assert t.split()["identities"]["references"] == sorted(set(t.ref_groups))
+    odd = load_emoji_target(3, 32, path=str(packages), category="faces", num_eval=None, seed=3)
+    assert len(odd.ids) == 3 and len(odd.left_out) == 1 and odd.left_out[0].split("/")[1] in odd.ref_groups
     assert torch.equal(t.images, load_emoji_target(4, 32, path=str(packages), category="faces", seed=3).images)
 
 

@@ -54,6 +54,9 @@ class TargetConfig:
     num_references: int = 64  # K, the images that are inverted
     num_eval: Optional[int] = 256  # held-out images the samples are scored against (never the references); null: all
     seed: int = 0  # tiny: image stream; folder: the seeded split into references and held-out images
+    # folder: what makes files one identity, kept on one side of the split (several photos of one subject):
+    # null (each file its own), folder (the sub-folder a file is in) or a regex on the file name (its first group)
+    group_by: Optional[str] = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -62,6 +62,19 @@ class Target:
     domain: str | None = None  # the domain's name where a scorer can recognise it
     # images -> {domain: fraction}: a judge of which domain samples belong to, where the target kind has one
     scorer: Callable[[torch.Tensor], dict[str, float]] | None = None
+    # Where images have identities (one emoji by two vendors; target.group_by): each reference's and each held-out
+    # image's identity, and the files of a split identity left out of both sides. split.json names them.
+    ref_groups: list[str] | None = None
+    eval_groups: list[str] | None = None
+    left_out: list[str] = field(default_factory=list)
+
+    def split(self) -> dict:
+        """split.json: the references and held-out images, and their identities where the target has them."""
+        out = {"references": self.ids, "held_out": self.eval_ids}
+        if self.ref_groups is not None:
+            out["identities"] = {"references": sorted(set(self.ref_groups)),
+                                 "held_out": sorted(set(self.eval_groups or [])), "left_out": self.left_out}
+        return out
 
 
 def check_held_out(count: int | None, scoring: bool) -> None:
@@ -96,7 +109,8 @@ def check_files(t, num_eval: int | None, exclude: list[str] = (), cache_dir: str
         if check is not None:
             check(t, cache_dir)
         return
-    refs, held_out = folder_split(t.path, t.num_references, num_eval, t.seed, t.eval_path, exclude, quiet=True)
+    refs, held_out = folder_split(t.path, t.num_references, num_eval, t.seed, t.eval_path, exclude, quiet=True,
+                                  group_by=t.group_by)
     for f in [*refs, *held_out]:
         check_header(f)
 
@@ -122,10 +136,15 @@ def check_places(t, out: str | None) -> None:
 
 
 def folder_split(path: str | None, num_references: int, num_eval: int | None, seed: int, eval_path: str | None = None,
-                 exclude: list[str] = (), quiet: bool = False) -> tuple[list[Path], list[Path]]:
-    """The reference and held-out files of a folder target: a seeded split of ``path``; with ``eval_path``, the
-    held-out images come from that folder instead (e.g. all of FFHQ), the reference files excluded."""
+                 exclude: list[str] = (), quiet: bool = False, group_by: str | None = None
+                 ) -> tuple[list[Path], list[Path]]:
+    """The reference and held-out files of a folder target: a seeded split of ``path`` (``group_by``: by identity,
+    ``split_groups``); with ``eval_path``, the held-out images come from that folder instead (e.g. all of FFHQ), the
+    reference files excluded."""
     files = image_files(path, exclude=exclude, quiet=quiet)
+    group = group_key(group_by, Path(path).expanduser() if path else None)
+    if group is not None and not eval_path:
+        return split_groups(files, group, num_references, num_eval, seed)[:2]
     if not eval_path:
         return split_files(files, num_references, num_eval, seed)
     refs, _ = split_files(files, num_references, 0, seed)
@@ -148,11 +167,16 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
     if kind == "folder":
         if options.get("category"):
             raise UserError("target.category is for emoji targets (target=emoji); a folder is one category: drop it")
-        refs, held_out = folder_split(path, num_references, num_eval, seed, eval_path, exclude)
+        group_by = options.get("group_by")
+        refs, held_out = folder_split(path, num_references, num_eval, seed, eval_path, exclude, group_by=group_by)
+        group = group_key(group_by, Path(path).expanduser() if path else None)
         return Target(name, load_images(refs, resolution), [str(f) for f in refs], ImageFiles(held_out, resolution),
-                      [str(f) for f in held_out])
+                      [str(f) for f in held_out], ref_groups=[group(f) for f in refs] if group else None,
+                      eval_groups=[group(f) for f in held_out] if group else None)
     if eval_path:
         raise UserError(f"target.eval_path is for folder targets; target.kind={kind} has its own held-out images")
+    if options.pop("group_by", None):
+        raise UserError(f"target.group_by is for folder targets; target.kind={kind} knows its own identities: drop it")
     # Any other kind is a plug-in (the tiny world registers "tiny"): same inputs, same Target out.
     return registry.target_loader(kind)(num_references, resolution, name=name, domain=domain, path=path, seed=seed,
                                         num_eval=num_eval, **options)
@@ -243,6 +267,58 @@ def split_files(files: list, num_references: int, num_eval: int | None, seed: in
     end = len(files) if num_eval is None else num_references + num_eval
     refs, held_out = order[:num_references], order[num_references:end]
     return [files[i] for i in sorted(refs)], [files[i] for i in sorted(held_out)]
+
+
+def split_groups(files: list, group: Callable, num_references: int, num_eval: int | None, seed: int,
+                 what: str = "the folder") -> tuple[list, list, list]:
+    """``split_files`` by identity: every file of one group (one emoji's drawings by two vendors, one subject's
+    photos) falls on one side, so the held-out images hold no twin of a reference. Groups are taken in a seeded
+    order while they fit into the K references, then into the held-out images; where only part of a group fits
+    (K is odd and the groups are pairs) the rest of it is left out of both sides (the third list), never put on
+    the other side."""
+    split_files(files, num_references, num_eval, seed, what)  # the same size checks and messages
+    keys: dict = {}
+    for i, f in enumerate(files):
+        keys.setdefault(group(f), []).append(i)
+    members = list(keys.values())
+    order = np.random.default_rng(seed).permutation(len(members))
+    refs, held, left, pool = [], [], [], []
+    for g in order:
+        (refs.extend if len(refs) + len(members[g]) <= num_references else pool.append)(members[g])
+    if len(refs) < num_references and pool:  # fill K exactly from the next group; its other drawings are left out
+        first = pool.pop(0)
+        short = num_references - len(refs)
+        refs += first[:short]
+        left += first[short:]
+    for m in pool:
+        room = len(m) if num_eval is None else num_eval - len(held)
+        if room <= 0:
+            break  # enough held out: the rest of the groups are not part of the split
+        held += m[:room]
+        left += m[room:]
+    pick = lambda idx: [files[i] for i in sorted(idx)]  # noqa: E731
+    return pick(refs), pick(held), pick(left)
+
+
+def group_key(group_by: str | None, root: Path | None = None) -> Callable | None:
+    """``target.group_by``: None (each file its own), ``folder`` (the file's folder under ``root``) or a regular
+    expression whose first group (or whole match) in the file name names the identity."""
+    import re
+
+    if not group_by:
+        return None
+    if group_by == "folder":
+        return lambda f: str(Path(f).parent.relative_to(root)) if root else str(Path(f).parent)
+    try:
+        pattern = re.compile(group_by)
+    except re.error as err:
+        raise UserError(f"target.group_by={group_by!r} is neither 'folder' nor a regular expression ({err})") from None
+
+    def key(f) -> str:
+        m = pattern.search(Path(f).name)
+        return (m.group(1) if m.groups() else m.group(0)) if m else Path(f).name  # no match: a group of its own
+
+    return key
 
 
 def load_images(files: list[Path], resolution: int) -> torch.Tensor:

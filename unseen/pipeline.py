@@ -105,7 +105,7 @@ def _run(cfg: DictConfig, staging: Path, dist: Dist) -> tuple[dict, dict]:
         drawn.path.unlink(missing_ok=True)
         return {}, {}
     _finish(job, scores, metrics)
-    split = {"references": job.target.ids, "held_out": job.target.eval_ids}
+    split = job.target.split()
     write(cfg, staging, job.target.images, scores.first, recon, ref_latents, drawn, metrics, split)
     return metrics, found.diagnostics
 

@@ -93,7 +93,7 @@ def load_target(cfg: DictConfig, resolution: int) -> Target:
     return _load_target(t.kind, t.num_references, resolution, name=t.name, domain=t.domain, path=t.path,
                         seed=t.seed, num_eval=num_eval, eval_path=t.eval_path,
                         exclude=[p for p in (cfg.output_dir, cfg.cache_dir) if p], category=t.category,
-                        cache_dir=cfg.cache_dir)
+                        cache_dir=cfg.cache_dir, group_by=t.group_by)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from functools import lru_cache
 import torch
 
 from unseen import registry
-from unseen.data import Target, split_files
+from unseen.data import Target, split_groups
 from unseen.errors import UserError
 from unseen.evaluate import FeatureNetwork
 from unseen.images import to_tensor
@@ -45,8 +45,8 @@ def check_target(t, cache_dir: str | None) -> None:
     check_category(t.category, t.domain)
     folders = data.folders(cache_dir, t.path)
     # K and the held-out count against the category's size, before any work (the split itself is made later)
-    split_files(data.items(folders, (t.category,)), t.num_references, t.num_eval, t.seed,
-                what=f"the emoji category {t.category!r}")
+    split_groups(data.items(folders, (t.category,)), identity, t.num_references, t.num_eval, t.seed,
+                 what=f"the emoji category {t.category!r}")
 
 
 def category_size(t, cache_dir: str | None) -> int | None:
@@ -61,17 +61,26 @@ def load_emoji_target(num_references: int, resolution: int, *, name: str = "emoj
                       path: str | None = None, seed: int = 0, num_eval: int | None = None,
                       category: str | None = None, cache_dir: str | None = None) -> Target:
     """K references of ``category`` and the held-out images (``num_eval`` None: every other one), a seeded split
-    of the category's images (both vendors) as for folders."""
+    of the category's emoji by identity: both vendors' drawings of one emoji fall on one side (split.json names
+    the identities), so no held-out image is a reference's twin."""
     check_category(category, domain)
     if resolution > data.NATIVE:
         raise UserError(f"emoji targets are read from the packages' {data.NATIVE} px images but the model is "
                         f"{resolution} px: use a model of at most {data.NATIVE} px")
     folders = data.folders(cache_dir, path)
     chosen = data.items(folders, (category,))
-    refs, held_out = split_files(chosen, num_references, num_eval, seed, what=f"the emoji category {category!r}")
+    refs, held_out, left = split_groups(chosen, identity, num_references, num_eval, seed,
+                                        what=f"the emoji category {category!r}")
     images = lambda items: to_tensor(data.read(folders, items, resolution))  # noqa: E731
     return Target(name, images(refs), [it.id for it in refs], images(held_out), [it.id for it in held_out],
-                  category, scorer=category_rates if resolution == SIZE else None)
+                  category, scorer=category_rates if resolution == SIZE else None,
+                  ref_groups=[identity(it) for it in refs], eval_groups=[identity(it) for it in held_out],
+                  left_out=[it.id for it in left])
+
+
+def identity(item) -> str:
+    """One emoji, whoever drew it: both vendors' drawings share it, and the split keeps them on one side."""
+    return item.short_name
 
 
 def emoji_features(device: torch.device) -> FeatureNetwork:
