@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from unseen import registry
+from unseen import redraw, registry
 from unseen.data import batches
 from unseen.errors import UserError
+from unseen.intervals import wilson_interval  # noqa: F401 - callers read it from here too
 from unseen.spectrum import band_energy
 
 log = logging.getLogger(__name__)
@@ -269,16 +270,6 @@ def nearest_indices(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cat([block.argmin(1) for _, block in _distances(flat_a, flat_b)])
 
 
-def wilson_interval(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """The Wilson score 95% interval of a binomial rate: honest at 0 and 1, where the normal one is not."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 def kth_neighbour_radius(x: torch.Tensor, k: int) -> torch.Tensor:
     """Each row's distance to its k-th nearest other row (the radius of its ball in the P&R manifold)."""
     out = []
@@ -379,6 +370,7 @@ class SampleScores:
 
     def __init__(self, refs: torch.Tensor, net: "FeatureNetwork | None" = None, scorer=None, keep: int = 512,
                  unet_net: "FeatureNetwork | None" = None, clusters: list = ()):
+        self.ref_images = refs
         self.refs, self.net, self.scorer, self.keep = refs.reshape(len(refs), -1), net, scorer, keep
         # few-shot clusters (unseen.fewshot.Clusters), each fed the samples' features or the images themselves
         self.clusters = list(clusters)
@@ -386,6 +378,9 @@ class SampleScores:
         self.count, self.nearest, self.features, self.kept, self.unet_features = 0, [], [], [], []
         self.grain: list[torch.Tensor] = []  # every sample's, for the grain ratio
         self.bands: list[torch.Tensor] = []  # every sample's energy per octave (unseen.spectrum)
+        # every sample's nearest reference (distance, index) in the redraw space (unseen.redraw)
+        self.redraw_refs = redraw.to_space(refs)
+        self.redraw: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.domain_counts: dict[str, float] = {}
 
     def add(self, images: torch.Tensor) -> None:
@@ -394,6 +389,7 @@ class SampleScores:
         self.nearest.append(nearest_distances(images.reshape(len(images), -1), self.refs))
         self.grain.append(grain(images))
         self.bands.append(band_energy(images))
+        self.redraw.append(redraw.nearest(redraw.to_space(images), self.redraw_refs))
         if self.net is not None:
             self.features.append(self.net(images))
         if self.unet_net is not None:
@@ -412,11 +408,11 @@ class SampleScores:
         """What another rank needs to merge (``merge``): small next to the samples."""
         return {"count": self.count, "nearest": self.nearest, "features": self.features, "kept": self.kept,
                 "domain_counts": self.domain_counts, "unet_features": self.unet_features, "grain": self.grain,
-                "bands": self.bands, "clusters": [c.state() for c in self.clusters]}
+                "bands": self.bands, "redraw": self.redraw, "clusters": [c.state() for c in self.clusters]}
 
     def merge(self, states: list[dict]) -> "SampleScores":
         """The scores of every rank's chunks, in rank (= sample) order."""
-        merged = SampleScores(self.refs, self.net, self.scorer, self.keep, self.unet_net,
+        merged = SampleScores(self.ref_images, self.net, self.scorer, self.keep, self.unet_net,
                               [c.merge([s["clusters"][i] for s in states]) for i, c in enumerate(self.clusters)])
         for s in states:
             merged.count += s["count"]
@@ -424,6 +420,7 @@ class SampleScores:
             merged.nearest += s["nearest"]
             merged.grain += s["grain"]
             merged.bands += s["bands"]
+            merged.redraw += s["redraw"]
             merged.features += s["features"]
             for k in s["kept"]:
                 room = merged.keep - sum(len(x) for x in merged.kept)
@@ -437,6 +434,10 @@ class SampleScores:
     def first(self) -> torch.Tensor:
         """The first ``keep`` samples."""
         return torch.cat(self.kept) if self.kept else torch.empty(0)
+
+    def redraw_nearest(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every sample's (distance, index) of its nearest reference in the redraw space."""
+        return torch.cat([d for d, _ in self.redraw]), torch.cat([i for _, i in self.redraw])
 
     def fake_features(self) -> torch.Tensor:
         return torch.cat(self.features)

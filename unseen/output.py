@@ -191,14 +191,17 @@ def strict_json(value):
 
 
 def write(cfg: DictConfig, staging: Path, refs: torch.Tensor, first_samples: torch.Tensor,
-          recon: torch.Tensor | None, ref_latents: torch.Tensor, drawn: LatentFile, metrics: dict, split: dict) -> None:
+          recon: torch.Tensor | None, ref_latents: torch.Tensor, drawn: LatentFile, metrics: dict, split: dict,
+          ref_groups: list[str] | None = None) -> None:
     """Every result file of the run, into the staging folder."""
     image_grid([refs[:32], first_samples[:64]], columns=16).save(staging / "grid.png")
-    if len(first_samples):  # each sample above its nearest reference (pixels): copies show at a glance
-        from unseen.evaluate import nearest_indices
+    if len(first_samples):  # the 16 samples most like a reference, most first, above it: redraws show at a glance
+        from unseen import redraw
 
-        shown = first_samples[:16]
-        image_grid([shown, refs[nearest_indices(shown, refs)]], columns=16).save(staging / "nearest.png")
+        order = redraw.most_redrawn_first(redraw.to_space(first_samples), redraw.to_space(refs), ref_groups)[:16]
+        shown = first_samples[order]
+        _, idx = redraw.nearest(redraw.to_space(shown), redraw.to_space(refs))
+        image_grid([shown, refs[idx]], columns=16).save(staging / "nearest.png")
     if recon is not None:
         image_grid([refs[: len(recon)], recon], columns=16).save(staging / "reconstruction.png")
     if cfg.save_latents:

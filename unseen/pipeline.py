@@ -106,7 +106,8 @@ def _run(cfg: DictConfig, staging: Path, dist: Dist) -> tuple[dict, dict]:
         return {}, {}
     _finish(job, scores, metrics)
     split = job.target.split()
-    write(cfg, staging, job.target.images, scores.first, recon, ref_latents, drawn, metrics, split)
+    write(cfg, staging, job.target.images, scores.first, recon, ref_latents, drawn, metrics, split,
+          job.target.ref_groups)
     return metrics, found.diagnostics
 
 

@@ -105,7 +105,14 @@ def _memorisation(m: dict) -> list[str]:
         held = get(m, name + "_held_out")
         parts.append(f"{label} {get(m, name):.0%}" + (f" (held-out {held:.0%})" if held is not None else ""))
     ratios = [f"{s} {get(m, 'diversity_' + s):.2f}" for s in ("pixel", "feature") if get(m, "diversity_" + s) is not None]
-    lines = ["  memorisation (< 0.5 NN)      " + ", ".join(parts),
+    redrawn = []
+    if get(m, "redraw") is not None:
+        held = get(m, "redraw_held_out")
+        redrawn = [f"  redraws ({get(m, 'redraw_criterion')})".ljust(31) + f"{get(m, 'redraw'):.0%} of samples "
+                   f"[95% {get(m, 'redraw_low'):.0%}-{get(m, 'redraw_high'):.0%}]"
+                   + (f", held-out images {held:.0%} (the floor)" if held is not None else "")
+                   + "  (nearer their nearest reference than a redraw limit: see unseen/redraw.py)"]
+    lines = [*redrawn, "  memorisation (< 0.5 NN)      " + ", ".join(parts),
              "  diversity / held-out's       " + ", ".join(ratios) if ratios else
              f"  diversity (mean distance)    pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images to compare "
              f"with: a distance, not a ratio)"]

@@ -27,6 +27,7 @@ from unseen.conditioning import check_condition
 from unseen.errors import UserError
 from unseen.images import psnr, to_uint8
 from unseen.latents import LatentFile
+from unseen.redraw import redraws, to_space as to_redraw_space
 from unseen.spectrum import band_energy, band_ratios
 from unseen.models import LoadedModel, checkpoint_folder, load_model, resolve_device
 from unseen.sources import batch_generator
@@ -245,6 +246,9 @@ def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Score
         out["grain"] = ev.grain_ratio(torch.cat(scores.grain), real_grain, cfg.seed)
         real_bands = torch.cat([band_energy(b) for b in batches(target.eval_images, 256)])
         out["spectrum"] = band_ratios(torch.cat(scores.bands), real_bands, refs.shape[-1], cfg.seed)
+    held_redraw = torch.cat([to_redraw_space(b) for b in batches(target.eval_images, 256)]) \
+        if len(target.eval_images) else None
+    out["redraw"] = redraws(scores.redraw_nearest(), held_redraw, scores.redraw_refs, target.ref_groups)
     if sc.net is not None:
         real = ev.cached_features(sc.net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
