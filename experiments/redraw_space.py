@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache-dir", default=".cache/unseen")
     p.add_argument("--out", type=Path, default=OUT)
-    args = p.parse_args(argv)
+    args, _ = p.parse_known_args(argv)  # run_all.sh passes every study the same options
     torch.manual_seed(0)
     nets = spaces(torch.device("cpu"))
     rows = []

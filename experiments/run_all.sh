@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 STUDIES="default tiny_world_mixing priors optimize reconstruction latents geometry surface domain_gap baselines auto grain latent"
-[ -n "${EMOJI:-}" ] && STUDIES="$STUDIES emoji emoji_priors emoji_fewshot"
+[ -n "${EMOJI:-}" ] && STUDIES="$STUDIES emoji emoji_priors emoji_fewshot redraw_space new_members"
 for study in $STUDIES; do
   echo "=== $study $(date +%H:%M:%S)"
   "$PY" "experiments/$study.py" "$@"

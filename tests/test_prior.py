@@ -107,3 +107,22 @@ def test_signal_scale_is_how_much_of_its_centre_a_mixture_draw_keeps():
     assert signal_scale(fit_prior(latents, "mixture", bandwidth=0)) == 1.0
     assert signal_scale(fit_prior(latents, "scalar")) == 1.0
     assert signal_scale(fit_prior(latents, "mixture", components=4, kernel="pca")) == 1.0
+
+
+def test_a_collage_takes_whole_regions_of_two_references():
+    from unseen.sources import collage_latents, collage_masks, batch_generator
+
+    m = collage_masks(64, (8, 8), 3, batch_generator(0, "t", 0))
+    assert ((m < 0.1) | (m > 0.9)).double().mean() > 0.6  # mostly one reference or the other, seams between
+    refs = torch.randn(5, 3, 8, 8, dtype=torch.float64)
+    z = collage_latents(refs, 10, 3, seed=1).reshape(10, 3, 8, 8)
+    assert torch.equal(torch.cat(list(collage_latents(refs, 10, 3, seed=1, chunk=4))).reshape(10, 3, 8, 8), z)
+    # where the mask is all but 1 a collage is one reference's latent; where 0, the other's
+    g = batch_generator(1, "collage", 0)
+    from unseen.geometry import random_subsets
+
+    pairs, masks = random_subsets(10, 5, 2, g), collage_masks(10, (8, 8), 3, g)
+    a, b = refs[pairs[:, 0]], refs[pairs[:, 1]]
+    near_a, near_b = masks > 0.999, masks < 0.001
+    assert torch.allclose(z[near_a.expand_as(z)], a[near_a.expand_as(a)], atol=1e-2)
+    assert torch.allclose(z[near_b.expand_as(z)], b[near_b.expand_as(b)], atol=1e-2)

@@ -86,11 +86,15 @@ def redraws(samples, held_out: torch.Tensor | None, refs: torch.Tensor, groups: 
     n = len(ratio)
     out = {"space": space, "criterion": criterion, "references_with_twin": twins,
            "median_limit": float(limit.quantile(0.5)), "count": count, "num_samples": n,
-           "fraction": count / max(1, n), "interval_95": list(wilson_interval(count, n))}
+           "fraction": count / max(1, n), "interval_95": list(wilson_interval(count, n)),
+           # distance to the nearest reference over its limit, the median: a redraw's is below 1, and how far below
+           # tells a faithful copy from a loose one where the rates alone saturate
+           "median_ratio": float(ratio.quantile(0.5)) if n else None}
     if held_out is not None and len(held_out):
-        floor, _ = rate(held_out, refs, limit)
+        floor, held_ratio = rate(held_out, refs, limit)
         out.update({"held_out_count": floor, "num_held_out": len(held_out), "held_out_fraction": floor / len(held_out),
-                    "held_out_interval_95": list(wilson_interval(floor, len(held_out)))})
+                    "held_out_interval_95": list(wilson_interval(floor, len(held_out))),
+                    "held_out_median_ratio": float(held_ratio.quantile(0.5))})
     return out
 
 

@@ -111,7 +111,8 @@ def _memorisation(m: dict) -> list[str]:
         redrawn = [f"  redraws ({get(m, 'redraw_criterion')})".ljust(31) + f"{get(m, 'redraw'):.0%} of samples "
                    f"[95% {get(m, 'redraw_low'):.0%}-{get(m, 'redraw_high'):.0%}]"
                    + (f", held-out images {held:.0%} (the floor)" if held is not None else "")
-                   + "  (nearer their nearest reference than a redraw limit: see unseen/redraw.py)"]
+                   + f"; median distance / limit {m['redraw']['median_ratio']:.2f}"
+                   + (f" (held-out {m['redraw']['held_out_median_ratio']:.2f})" if held is not None else "")]
     lines = [*redrawn, "  memorisation (< 0.5 NN)      " + ", ".join(parts),
              "  diversity / held-out's       " + ", ".join(ratios) if ratios else
              f"  diversity (mean distance)    pixel {get(m, 'diversity_pixel_raw'):.2f} (no held-out images to compare "

@@ -165,6 +165,33 @@ def slerp_latents(refs: torch.Tensor, count: int, seed: int = 0, chunk: int | No
     return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
 
 
+def collage_masks(count: int, shape: tuple[int, int], cells: int, g: torch.Generator) -> torch.Tensor:
+    """(count, 1, H, W) masks in [0, 1]: a random field of ``cells`` x ``cells`` values, upsampled smoothly and made
+    nearly binary (a steep sigmoid), so each sample takes whole regions from one reference and blends at the seams."""
+    field = torch.randn(count, 1, cells, cells, generator=g, dtype=torch.float64)
+    field = torch.nn.functional.interpolate(field, size=shape, mode="bicubic", align_corners=False)
+    return torch.sigmoid(6 * field)
+
+
+def collage_latents(refs: torch.Tensor, count: int, cells: int = 3, seed: int = 0, chunk: int | None = None):
+    """``count`` collages of two distinct references' latents (K, C, H, W) joined by ``collage_masks``: m a +
+    (1 - m) b, rescaled by sqrt(m^2 + (1 - m)^2) so the seams keep a latent's noise level. Flattened; with
+    ``chunk``, an iterator of consecutive chunks (pairs and masks are drawn first: the same values)."""
+    if len(refs) < 2:
+        raise ValueError("the collage source needs at least 2 references")
+    g = batch_generator(seed, "collage", 0)
+    pairs = random_subsets(count, len(refs), 2, g)
+    masks = collage_masks(count, tuple(refs.shape[-2:]), cells, g)
+
+    def part(i: int, j: int) -> torch.Tensor:
+        a, b, m = refs[pairs[i:j, 0]].double(), refs[pairs[i:j, 1]].double(), masks[i:j]
+        return ((m * a + (1 - m) * b) / (m ** 2 + (1 - m) ** 2).sqrt()).reshape(j - i, -1)
+
+    if chunk is None:
+        return part(0, count)
+    return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
+
+
 def replay_latents(refs: torch.Tensor, count: int, start: int = 0) -> torch.Tensor:
     """The references' own latents, cycled: items ``start .. start + count - 1`` of the cycle."""
     refs = refs.reshape(refs.shape[0], -1)
@@ -230,6 +257,17 @@ class Replay(Source):
 class Slerp(Source):
     def draw(self, ctx, count, sink):
         for part in slerp_latents(ctx.ref_latents, count, ctx.cfg.seed, chunk=DRAW_CHUNK):
+            sink(part.float())
+        return Drawn()
+
+
+class Collage(Source):
+    """Regions of two references' latents joined (``collage_latents``): new combinations of the references' parts
+    (one face's eyes, another's mouth), which denoising from t_M harmonises into one image."""
+
+    def draw(self, ctx, count, sink):
+        for part in collage_latents(ctx.ref_latents, count, ctx.cfg.sampler.collage_cells, ctx.cfg.seed,
+                                    chunk=DRAW_CHUNK):
             sink(part.float())
         return Drawn()
 
@@ -337,7 +375,8 @@ def geometry_section(g, targets: GeometryTargets | None, selection: Selection) -
     return out
 
 
-SOURCES: dict[str, Source] = {"prior": Prior(), "slerp": Slerp(), "replay": Replay(), "id": OwnPrior(),
+SOURCES: dict[str, Source] = {"prior": Prior(), "slerp": Slerp(), "collage": Collage(), "replay": Replay(),
+                              "id": OwnPrior(),
                               "paper": Prior(paper=True), "sdedit": SDEdit()}
 
 
@@ -373,9 +412,11 @@ def check(cfg) -> None:
         raise UserError(f"sampler.paper_points must be >= 1, got {s.paper_points}")
     if s.batch_size < 1:
         raise UserError(f"sampler.batch_size must be >= 1, got {s.batch_size}")
-    if s.source == "slerp" and k < 2:
-        raise UserError(f"sampler=slerp interpolates between two references, but target.num_references = {k}: "
+    if s.source in ("slerp", "collage") and k < 2:
+        raise UserError(f"sampler={s.source} joins two references, but target.num_references = {k}: "
                         f"use at least 2 references")
+    if s.collage_cells < 1:
+        raise UserError(f"sampler.collage_cells must be >= 1, got {s.collage_cells}")
     if s.source in ("prior", "paper"):
         need = p.components + 1 if p.variance == "pca" else 2
         if k < need:

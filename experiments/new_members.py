@@ -1,0 +1,107 @@
+"""New members or redraws? Sources on the emoji world, scored by the redraw measure (issue 26).
+
+Each row is one run of the real pipeline (``unseen.run``) on an emoji category split by identity, at a fixed t_M
+(auto off, so the source is what varies): the default mixture prior, the collage of two references' latents,
+slerp between two, and the mixture under stochastic denoising. Beside the target rate: the redraw rate with its
+Wilson interval and the held-out images' floor, the median distance-over-limit, pixel diversity, grain and the
+worst spectral band. Each row's folder keeps metrics.json, grid.png and nearest.png (the samples most like a
+reference first) to LOOK at.
+
+    python experiments/new_members.py [--count 128] [--category faces] [--k 64] [--cache-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "experiments" / "results" / "new_members"
+ROWS = {  # label -> overrides
+    "mixture t300": ["mixing.t_M=300"],
+    "mixture t400": ["mixing.t_M=400"],
+    "mixture t500": ["mixing.t_M=500"],
+    "collage t300": ["sampler.source=collage", "mixing.t_M=300"],
+    "collage t400": ["sampler.source=collage", "mixing.t_M=400"],
+    "collage t500": ["sampler.source=collage", "mixing.t_M=500"],
+    "slerp t400": ["sampler.source=slerp", "mixing.t_M=400"],
+    "mixture t400 eta1": ["mixing.t_M=400", "sampler.eta=1"],
+}
+COLUMNS = ["category", "k", "row", "t_M", "source", "samples", "target_rate", "rate_low", "redraw", "redraw_low",
+           "redraw_high", "redraw_held_out", "redraw_ratio", "redraw_ratio_held_out", "diversity_pixel", "grain",
+           "band_worst", "band_worst_high", "fid"]
+
+
+def row(metrics: dict, category: str, k: int, label: str) -> dict:
+    from unseen.metrics import get
+
+    r = metrics["redraw"]
+    out = {"category": category, "k": k, "row": label, "t_M": metrics["t_M"], "source": metrics["source"],
+           "samples": metrics["samples"]["count"], "target_rate": get(metrics, "target_rate"),
+           "rate_low": get(metrics, "rate_low"), "redraw": r["fraction"], "redraw_low": r["interval_95"][0],
+           "redraw_high": r["interval_95"][1], "redraw_held_out": r.get("held_out_fraction"),
+           "redraw_ratio": r["median_ratio"], "redraw_ratio_held_out": r.get("held_out_median_ratio"),
+           "diversity_pixel": get(metrics, "diversity_pixel"), "grain": get(metrics, "grain"),
+           "band_worst": get(metrics, "band_worst"), "band_worst_high": get(metrics, "band_worst_high"),
+           "fid": get(metrics, "fid")}
+    return {key: round(v, 4) if isinstance(v, float) else v for key, v in out.items()}
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| category, K | row | rate [low] | redraws [95%] | held-out floor | distance / limit (held-out) | "
+            "pixel diversity | grain | worst band [high] |")
+    lines = [head, "|" + " --- |" * 9]
+    for r in rows:
+        lines.append(f"| {r['category']}, {r['k']} | {r['row']} | {r['target_rate']:.2f} [{r['rate_low']:.2f}] | "
+                     f"{r['redraw']:.2f} [{r['redraw_low']:.2f}, {r['redraw_high']:.2f}] | {r['redraw_held_out']:.2f} | "
+                     f"{r['redraw_ratio']:.2f} ({r['redraw_ratio_held_out']:.2f}) | {r['diversity_pixel']:.2f} | "
+                     f"{r['grain']:.2f} | {r['band_worst']:.2f} [{r['band_worst_high']:.2f}] |")
+    n = rows[0]["samples"] if rows else 0
+    return ("\n".join(lines) + f"\n\n{n} samples a row; emoji_ddpm, the category split by identity. Redraws: samples "
+            "nearer their nearest reference than that reference's twin (the other vendor's drawing) is, in pixels at "
+            "half resolution (unseen/redraw.py); held-out floor: the same rate for real held-out images. Written by "
+            "`python experiments/new_members.py`.\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import unseen
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=128)
+    p.add_argument("--category", default="faces")
+    p.add_argument("--k", type=int, default=64)
+    p.add_argument("--cache-dir", default=".cache/unseen")
+    p.add_argument("--rows", nargs="*", default=list(ROWS))
+    p.add_argument("--out", type=Path, default=OUT)
+    args, _ = p.parse_known_args(argv)  # run_all.sh passes every study the same options
+    rows = []
+    for label in args.rows:
+        folder = args.out / f"{args.category}_k{args.k}" / label.replace(" ", "_")
+        if folder.exists():
+            shutil.rmtree(folder)  # the study's own output: rerun from scratch
+        r = unseen.run("model=emoji_ddpm", "target=emoji", f"target.category={args.category}",
+                       f"target.num_references={args.k}", f"sampler.count={args.count}", "logger=none",
+                       "save_latents=false", "progress=false", f"cache_dir={args.cache_dir}", *ROWS[label],
+                       output_dir=folder)
+        for name in ("samples", "reconstruction.png", "config.yaml"):  # the repository keeps what is read
+            path = folder / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        rows.append(row(r.metrics, args.category, args.k, label))
+        print(rows[-1], flush=True)
+    out = args.out / f"new_members_{args.category}_k{args.k}.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    out.with_suffix(".md").write_text(table(rows))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
