@@ -150,7 +150,7 @@ def test_auto_candidates_are_checked_on_the_references_auto_fits_on(tmp_path, ca
         validate(make_cfg([*AUTO, huge], tmp_path / "run"))
     only = ["experiment=auto", "target.num_references=16", "auto.count=4", "mixing.steps=null", "~auto.candidates.pca",
             "~auto.candidates.residual", "~auto.candidates.mixture_sym", "~auto.candidates.mixture",
-            "~auto.candidates.slerp", big]
+            "~auto.candidates.slerp", "~auto.candidates.collage", big]
     with pytest.raises(UserError, match="no candidate can run: add references"):
         validate(make_cfg(only, tmp_path / "run"))
 

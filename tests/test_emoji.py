@@ -182,7 +182,7 @@ def test_the_world_chooses_t_M_unless_told_or_sampling_from_noise():
     assert cfg.auto.enabled and list(cfg.auto.t_M) == [300, 400, 500] and list(cfg.auto.candidates) == ["mixture"]
     assert not make_cfg(["target=emoji", "auto.enabled=false"], small=False).auto.enabled
     full = make_cfg(["target=emoji", "experiment=auto"], small=False)  # the preset widens it
-    assert list(full.auto.t_M) == [100, 200, 300, 400, 500] and len(full.auto.candidates) == 5
+    assert list(full.auto.t_M) == [100, 200, 300, 400, 500] and len(full.auto.candidates) == 6
     assert not make_cfg(["target=smileys"], small=False).auto.enabled
 
 

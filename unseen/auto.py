@@ -16,6 +16,7 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
        score = chamfer(samples, validation) / chamfer(fitting, validation)          (fidelity + coverage)
              + penalty * max(0, memorised - max_memorised)                          (copies of fitting refs)
              + penalty * max(0, min_diversity - diversity ratio)                   (collapse, pixels or features)
+             + penalty * max(0, redraws - validation's redraws - max_redraw_excess) (redraws, unseen.redraw)
 
    where chamfer(A, B) = (mean_a min_b |a - b| + mean_b min_a |a - b|) / 2, ``memorised`` is the fraction
    of samples nearer a fitting reference IN PIXELS than half the fitting references' own nearest-neighbour
@@ -36,7 +37,7 @@ import time
 import torch
 from omegaconf import DictConfig
 
-from unseen import ddim
+from unseen import ddim, redraw
 from unseen.autoencoder import Pixels
 from unseen.cache import invert_run
 from unseen.config import with_overrides
@@ -82,6 +83,7 @@ def check(cfg: DictConfig) -> None:
         raise UserError(f"auto.eta must be >= 1 (1: every candidate on auto.count samples), got {a.eta}")
     check_float(a.penalty, "auto.penalty", 0)
     check_float(a.max_memorised, "auto.max_memorised", 0, 1)
+    check_float(a.max_redraw_excess, "auto.max_redraw_excess", 0, 1)
     check_float(a.min_diversity, "auto.min_diversity", 0)
 
 
@@ -98,15 +100,23 @@ def chamfer(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((nearest_distances(a, b).mean() + nearest_distances(b, a).mean()) / 2)
 
 
-def split(k: int, holdout: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices of the fitting and the validation references (a seeded permutation)."""
+def split(k: int, holdout: float, seed: int, groups: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the fitting and the validation references (a seeded permutation); with the references'
+    identities (``groups``), by identity as the target's own split is: a validation reference is never the twin of
+    a fitting one (a split pair's other half is left out of both)."""
+    fitting, held = split_sizes(k, holdout)
+    if groups is not None:
+        from unseen.data import split_groups
+
+        fit, val, _ = split_groups(list(range(k)), groups.__getitem__, fitting, None, seed + 7919,
+                                   what="the references")
+        return torch.tensor(fit, dtype=torch.long), torch.tensor(val, dtype=torch.long)
     order = torch.randperm(k, generator=torch.Generator().manual_seed(seed + 7919))
-    _, held = split_sizes(k, holdout)
     return order[held:].sort().values, order[:held].sort().values
 
 
 def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: torch.Tensor,
-                  x0: torch.Tensor | None = None) -> tuple[DictConfig, dict]:
+                  x0: torch.Tensor | None = None, groups: list[str] | None = None) -> tuple[DictConfig, dict]:
     """The stage: the finished config of the winning candidate (``auto.enabled`` false, its ``mixing.t_M`` and
     source set; everything else, ``mixing.generate_steps`` included, as the user gave it) and the ``auto``
     section of metrics.json."""
@@ -126,7 +136,7 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
                  "seconds": round(time.perf_counter() - started, 3)}
     unet = FeatureNetwork(MidBlockFeatures(model.unet, "mean_std", model.space, model.conditioning), 0,
                           f"unet-std-{model.identity}")
-    choice, section = choose(cfg, predictor, images, latents.__getitem__, unet, model.space, refs)
+    choice, section = choose(cfg, predictor, images, latents.__getitem__, unet, model.space, refs, groups)
     section["inversion"] = inversion
     log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
     chosen = with_overrides(cfg, [*choice["overrides"], "auto.enabled=false"])
@@ -137,8 +147,9 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
 class _Reference:
     """The fitting and validation references and what every candidate is compared with."""
 
-    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet, space, x0: torch.Tensor):
-        self.fit, self.val = split(len(refs), cfg.auto.holdout, cfg.seed)
+    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet, space, x0: torch.Tensor,
+                 groups: list[str] | None = None):
+        self.fit, self.val = split(len(refs), cfg.auto.holdout, cfg.seed, groups)
         self.fit_images, self.val_images = refs[self.fit], refs[self.val]
         self.space, self.fit_x0 = space, x0[self.fit]
         self.fit_features, self.val_features = unet(self.fit_images), unet(self.val_images)
@@ -146,6 +157,11 @@ class _Reference:
         self.diversity = mean_pairwise_distance(self.val_features)
         self.pixel_diversity = mean_pairwise_distance(self.val_images)
         self.nn = nearest_distances(self.fit_features, self.fit_features, exclude_self=True).mean()
+        # redraws of the fitting references (unseen.redraw), and how often a validation reference looks like one
+        self.redraw_fit = redraw.to_space(self.fit_images)
+        self.redraw_limit = redraw.thresholds(self.redraw_fit, [groups[i] for i in self.fit] if groups else None)[0]
+        self.redraw_floor = redraw.rate(redraw.to_space(self.val_images), self.redraw_fit, self.redraw_limit)[0] \
+            / max(1, len(self.val))
 
 
 def cost(section: dict, stage_evaluations: dict, k: int, inversion_steps: int) -> dict:
@@ -184,7 +200,7 @@ def plan(cfg: DictConfig, k: int) -> str:
 
 
 def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels(),
-           x0: torch.Tensor | None = None) -> tuple[dict, dict]:
+           x0: torch.Tensor | None = None, groups: list[str] | None = None) -> tuple[dict, dict]:
     """The winning candidate's overrides (with ``mixing.t_M``) and the ``auto`` section of metrics.json.
 
     ``latents_at(t)`` gives the K references' latents at t (from the one inversion); ``unet`` the feature network
@@ -192,7 +208,7 @@ def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, 
     Successive halving (``auto.eta``): every candidate is scored on a few samples, the best 1/eta go on with more,
     until the last rung scores the survivors on ``auto.count``; a candidate's samples are the first of the same
     draws at every rung, so a survivor's last score is the one an exhaustive search gives it."""
-    a, ref = cfg.auto, _Reference(cfg, refs, unet, space, space.encode(refs) if x0 is None else x0)
+    a, ref = cfg.auto, _Reference(cfg, refs, unet, space, space.encode(refs) if x0 is None else x0, groups)
     started = time.perf_counter()
     everyone = [_Candidate(with_overrides(cfg, [*overrides, f"mixing.t_M={t}", f"sampler.count={a.count}"]), name,
                            t, predictor, ref, latents_at(t)[ref.fit])
@@ -261,8 +277,11 @@ def _score(a: DictConfig, samples: torch.Tensor, features: torch.Tensor, ref: _R
     feature_diversity = mean_pairwise_distance(features) / ref.diversity
     pixel_diversity = mean_pairwise_distance(samples) / ref.pixel_diversity
     fidelity = chamfer(features, ref.val_features) / ref.baseline
+    redrawn = redraw.rate(redraw.to_space(samples), ref.redraw_fit, ref.redraw_limit)[0] / max(1, len(samples))
     score = (fidelity + a.penalty * max(0.0, pixel_memorised - a.max_memorised)
-             + a.penalty * max(0.0, a.min_diversity - min(feature_diversity, pixel_diversity)))
-    return {"score": score, "chamfer_ratio": fidelity, "memorised_pixel": pixel_memorised,
+             + a.penalty * max(0.0, a.min_diversity - min(feature_diversity, pixel_diversity))
+             + a.penalty * max(0.0, redrawn - ref.redraw_floor - a.max_redraw_excess))
+    return {"score": score, "chamfer_ratio": fidelity, "memorised_pixel": pixel_memorised, "redraw": redrawn,
+            "redraw_floor": ref.redraw_floor,
             "memorised_feature": feature_memorised, "diversity_feature": feature_diversity,
             "diversity_pixel": pixel_diversity}

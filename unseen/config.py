@@ -163,6 +163,8 @@ class AutoConfig:
     note: Optional[str] = None  # what the choice did with the user's own values (unseen.choices): logged and kept
     penalty: float = 5.0  # weight of each violation below
     max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
+    # redraws of the fitting references (unseen.redraw) allowed above the validation references' own rate
+    max_redraw_excess: float = 0.1
     min_diversity: float = 0.8  # samples' mean pairwise distance over the validation references' (features, pixels)
 
 

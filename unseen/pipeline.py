@@ -131,7 +131,7 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
                             "(metrics.json's auto.chosen) and shard that run")
         log.info("%s", auto_plan(cfg, len(target.images)))
         with stages.stage("auto", loaded.predictor):
-            cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images, x0)
+            cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images, x0, target.ref_groups)
         preflight(cfg, files=False)  # the finished config is a run of its own
     return _Job(cfg, loaded, target, scorers, st.grids(cfg), stages, dist, x0, section)
 
