@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
                        f"target.num_references={args.k}", f"sampler.count={args.count}", "logger=none",
                        "save_latents=false", "progress=false", f"cache_dir={args.cache_dir}", *ROWS[label],
                        output_dir=folder)
-        for name in ("samples", "reconstruction.png", "config.yaml"):  # the repository keeps what is read
+        for name in ("samples", "reconstruction.png", "config.yaml", ".unseen-run.json"):  # the repository keeps what is read
             path = folder / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         rows.append(row(r.metrics, args.category, args.k, label))
