@@ -59,7 +59,8 @@ def table(rows: list[dict]) -> str:
     lines = [head, "|" + " --- |" * 9]
     for r in rows:
         lines.append(f"| {r['category']}, {r['k']} | {r['row']} | {r['target_rate']:.2f} [{r['rate_low']:.2f}] | "
-                     f"{r['redraw']:.2f} [{r['redraw_low']:.2f}, {r['redraw_high']:.2f}] | {r['redraw_held_out']:.2f} | "
+                     f"{r['redraw']:.2f} [{r['redraw_low']:.2f}, {r['redraw_high']:.2f}] | "
+                     f"{r['redraw_held_out']:.2f} | "
                      f"{r['redraw_ratio']:.2f} ({r['redraw_ratio_held_out']:.2f}) | {r['diversity_pixel']:.2f} | "
                      f"{r['grain']:.2f} | {r['band_worst']:.2f} [{r['band_worst_high']:.2f}] |")
     n = rows[0]["samples"] if rows else 0
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
                        f"target.num_references={args.k}", f"sampler.count={args.count}", "logger=none",
                        "save_latents=false", "progress=false", f"cache_dir={args.cache_dir}", *ROWS[label],
                        output_dir=folder)
-        for name in ("samples", "reconstruction.png", "config.yaml", ".unseen-run.json"):  # the repository keeps what is read
+        # the repository keeps what is read: metrics.json, grid.png, nearest.png, split.json
+        for name in ("samples", "reconstruction.png", "config.yaml", ".unseen-run.json"):
             path = folder / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         rows.append(row(r.metrics, args.category, args.k, label))

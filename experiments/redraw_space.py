@@ -4,8 +4,9 @@ The emoji world draws every emoji twice (Noto, Twemoji). Take one vendor's drawi
 method's samples are (a Gaussian blur and a smooth random colour field, two strengths), and look for its twin, the
 other vendor's drawing of the same emoji, among the other vendor's drawings of the whole category. The fraction
 found first (top-1 retrieval, both directions) says how well a space tells "this emoji redrawn" from "another
-emoji": pixels, pixels at 16, 8 and 4 px (blur-blind), the emoji classifier's penultimate features, and emoji_ddpm's middle
-block (mean and std over space, as experiment=auto scores). Writes experiments/results/redraw/space.csv.
+emoji": pixels, pixels at 16, 8 and 4 px (blur-blind), the emoji classifier's penultimate features, and
+emoji_ddpm's middle block (mean and std over space, as experiment=auto scores). Writes
+experiments/results/redraw/space.csv and space.md.
 
     python experiments/redraw_space.py [--cache-dir DIR]
 """
@@ -121,7 +122,8 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{r['top1']:.2f} [{r['top1_low']:.2f}, {r['top1_high']:.2f}]"
                                                   for r in cells) + " |")
     n = {c: next(r["queries"] for r in rows if r["category"] == c) for c in dict.fromkeys(r["category"] for r in rows)}
-    return ("\n".join(lines) + "\n\nTop-1 retrieval of the other vendor's drawing of the same emoji, among the other vendor's "
+    return ("\n".join(lines) + "\n\nTop-1 retrieval of the other vendor's drawing of the same emoji, among the other "
+            "vendor's "
             "drawings of the category, for a softened and mottled drawing (both directions; queries: "
             + ", ".join(f"{c} {k}" for c, k in n.items()) + "; Wilson 95% intervals). Written by "
             "`python experiments/redraw_space.py`.\n")

@@ -1,7 +1,6 @@
 """What a new user meets first: folders at their defaults, checks before any folder, and messages that name the
 real cause and the fix (issue 28's list)."""
 
-import os
 from pathlib import Path
 
 import pytest

@@ -9,7 +9,8 @@ from unseen.redraw import most_redrawn_first, redraws, thresholds, twin_distance
 def test_the_twin_distance_is_the_limit_and_the_held_out_images_give_the_floor():
     refs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [10.0, 3.0], [20.0, 0.0]])
     groups = ["a", "a", "b", "b", "c"]  # c has no twin among the references: the median twin distance stands in
-    torch.testing.assert_close(twin_distances(refs, groups)[:4], torch.tensor([1.0, 1.0, 3.0, 3.0], dtype=torch.float64))
+    torch.testing.assert_close(twin_distances(refs, groups)[:4],
+                               torch.tensor([1.0, 1.0, 3.0, 3.0], dtype=torch.float64))
     assert torch.isnan(twin_distances(refs, groups)[4])
     limit, criterion, twins = thresholds(refs, groups)
     assert criterion == "twin" and twins == 4 and limit.tolist() == [1.0, 1.0, 3.0, 3.0, 2.0]

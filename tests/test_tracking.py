@@ -63,7 +63,8 @@ def test_without_home_the_wandb_service_prints_nothing(tmp_path):
     proc = subprocess.run([sys.executable, str(root / "run.py"), "logger=wandb", "sampler.count=4", "eval=none",
                            "target.num_references=8", "mixing.reconstruct=0", "mixing.t_M=100", "progress=false",
                            f"hydra.run.dir={tmp_path}/run", f"cache_dir={tmp_path}/cache"],
-                          cwd=tmp_path, env=dict(env, TMPDIR=str(tmp_path)), capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=dict(env, TMPDIR=str(tmp_path)), capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ERROR" not in proc.stderr and "ERROR" not in proc.stdout, proc.stderr[-2000:]
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))

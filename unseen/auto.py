@@ -70,8 +70,8 @@ def check(cfg: DictConfig) -> None:
         raise UserError(f"auto.t_M must be positive multiples of mixing.stride = {stride}, got {list(a.t_M)}")
     twice = sorted({t for t in a.t_M if list(a.t_M).count(t) > 1})
     if twice:
-        raise UserError(f"auto.t_M lists {', '.join(map(str, twice))} more than once ({list(a.t_M)}): each t_M is scored "
-                        f"once; give each value once")
+        raise UserError(f"auto.t_M lists {', '.join(map(str, twice))} more than once ({list(a.t_M)}): each t_M is "
+                        f"scored once; give each value once")
     if not a.candidates:
         raise UserError("auto.candidates is empty: name at least one source (see conf/experiment/auto.yaml)")
     for name, overrides in a.candidates.items():

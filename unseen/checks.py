@@ -85,7 +85,8 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
         import os
 
         from_env = os.environ.get("UNSEEN_CACHE") == str(cfg.cache_dir) and "cache_dir" not in cfg.user_set
-        writable_dir(Path(cfg.cache_dir), "the cache folder cache_dir" + (" (set by $UNSEEN_CACHE)" if from_env else ""))
+        what = "the cache folder cache_dir" + (" (set by $UNSEEN_CACHE)" if from_env else "")
+        writable_dir(Path(cfg.cache_dir), what)
     out = output_dir or OmegaConf.select(cfg, "output_dir", throw_on_resolution_failure=False)
     num_eval = cfg.target.num_eval if cfg.eval.feature != "none" else 0
     data.check_places(cfg.target, out)

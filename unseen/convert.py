@@ -70,9 +70,9 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             why = str(err).splitlines()[0][:200] if str(err) else ""
             if "weights_only" in str(err):
                 why = "it holds objects other than tensors, which are never unpickled here"
-            raise UserError(f"cannot read checkpoint {path} as a weights-only PyTorch state dict ({type(err).__name__}: "
-                            f"{why}): save its state_dict() alone (torch.save(model.state_dict(), FILE)) or as "
-                            f"safetensors") from err
+            raise UserError(f"cannot read checkpoint {path} as a weights-only PyTorch state dict "
+                            f"({type(err).__name__}: {why}): save its state_dict() alone "
+                            f"(torch.save(model.state_dict(), FILE)) or as safetensors") from err
     for wrapper in ("state_dict", "model", "ema"):  # some files nest the weights one level down
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict) and not any(
                 isinstance(v, torch.Tensor) for v in state.values()):

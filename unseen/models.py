@@ -329,8 +329,9 @@ def _part(where: str, name: str, entry: list, revision: str | None, cached: bool
         kwargs["low_cpu_mem_usage"] = False  # without accelerate: the same, minus a warning per component
     kind = getattr(module, cls, None)
     if kind is None:
+        version = getattr(module, "__version__", "")
         raise UserError(f"model_index.json of {where} names {library}.{cls} for its {name}, which {library} "
-                        f"{getattr(module, '__version__', '')} does not have: check the class name or upgrade {library}")
+                        f"{version} does not have: check the class name or upgrade {library}")
     try:
         return kind.from_pretrained(where, **kwargs)
     except (OSError, ValueError) as err:  # the part that failed, by name (not the UNet's subfolder)

@@ -122,8 +122,9 @@ def _memorisation(m: dict) -> list[str]:
                      f"{get(m, 'grain_high'):.2f}]  (mean |Laplacian|; 1 = as smooth as the real images)")
     if get(m, "band_worst") is not None:
         bands = m["spectrum"]["bands"]
+        worst = bands[get(m, "band_worst_index")]["cycles_per_pixel"]
         lines.append("  spectrum / held-out's        " + ", ".join(f"{b['ratio']:.2f}" for b in bands)
-                     + f"  (energy per octave, fine to coarse; worst {bands[get(m, 'band_worst_index')]['cycles_per_pixel']}"
+                     + f"  (energy per octave, fine to coarse; worst {worst}"
                      f" cycles/px: {get(m, 'band_worst'):.2f} [95% {get(m, 'band_worst_low'):.2f}-"
                      f"{get(m, 'band_worst_high'):.2f}])")
     return lines
