@@ -91,3 +91,14 @@ def test_a_bandwidth_sweep_on_the_emoji_world_keeps_each_value(packages, tmp_pat
     assert [c["prior"]["bandwidth"] for c in configs] == [0.5, 2.0]
     assert all(m["auto"]["chosen"]["t_M"] == m["t_M"] for m in metrics)  # t_M still chosen: the user left it open
     assert all("keeps your prior.bandwidth" in m["choice"]["note"] for m in metrics)
+
+
+def test_the_worlds_hidden_choice_says_what_it_costs_before_it_starts():
+    from unseen.auto import plan
+
+    cfg = emoji("sampler.count=8")
+    line = plan(cfg, 64)
+    # 64 references inverted to t_M 500 (50 steps) and 3 candidates x 32 samples at 40 steps on average, against
+    # the run's own 8 samples x 30 steps
+    assert "target=emoji's default t_M choice" in line and "about 7,040 UNet evaluations" in line
+    assert "the run's own generation: about 240" in line and "set mixing.t_M to skip" in line
