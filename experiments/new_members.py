@@ -2,7 +2,8 @@
 
 Each row is one run of the real pipeline (``unseen.run``) on an emoji category split by identity, at a fixed t_M
 (auto off, so the source is what varies): the default mixture prior, the collage of two references' latents,
-slerp between two, and the mixture under stochastic denoising. Beside the target rate: the redraw rate with its
+the hybrid (low frequencies of one, high of another), slerp between two, and the mixture under stochastic
+denoising. ``--rows`` reruns some rows and keeps the others of the committed table. Beside the target rate: the redraw rate with its
 Wilson interval and the held-out images' floor, the median distance-over-limit, pixel diversity, grain and the
 worst spectral band. Each row's folder keeps metrics.json, grid.png and nearest.png (the samples most like a
 reference first) to LOOK at.
@@ -30,6 +31,8 @@ ROWS = {  # label -> overrides
     "collage t300": ["sampler.source=collage", "mixing.t_M=300"],
     "collage t400": ["sampler.source=collage", "mixing.t_M=400"],
     "collage t500": ["sampler.source=collage", "mixing.t_M=500"],
+    "hybrid t300": ["sampler.source=hybrid", "mixing.t_M=300"],
+    "hybrid t400": ["sampler.source=hybrid", "mixing.t_M=400"],
     "slerp t400": ["sampler.source=slerp", "mixing.t_M=400"],
     "mixture t400 eta1": ["mixing.t_M=400", "sampler.eta=1"],
 }
@@ -51,6 +54,13 @@ def row(metrics: dict, category: str, k: int, label: str) -> dict:
            "band_worst": get(metrics, "band_worst"), "band_worst_high": get(metrics, "band_worst_high"),
            "fid": get(metrics, "fid")}
     return {key: round(v, 4) if isinstance(v, float) else v for key, v in out.items()}
+
+
+def _number(v: str):
+    try:
+        return int(v) if v.isdigit() else float(v)
+    except ValueError:
+        return v
 
 
 def table(rows: list[dict]) -> str:
@@ -97,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row(r.metrics, args.category, args.k, label))
         print(rows[-1], flush=True)
     out = args.out / f"new_members_{args.category}_k{args.k}.csv"
+    if out.is_file():  # rows not rerun now are kept, in the table's order
+        kept = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(open(out)) if r["row"] not in args.rows]
+        rows = sorted(kept + rows, key=lambda r: list(ROWS).index(r["row"]) if r["row"] in ROWS else len(ROWS))
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()

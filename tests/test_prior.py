@@ -126,3 +126,23 @@ def test_a_collage_takes_whole_regions_of_two_references():
     near_a, near_b = masks > 0.999, masks < 0.001
     assert torch.allclose(z[near_a.expand_as(z)], a[near_a.expand_as(a)], atol=1e-2)
     assert torch.allclose(z[near_b.expand_as(z)], b[near_b.expand_as(b)], atol=1e-2)
+
+
+def test_a_hybrid_is_the_low_frequencies_of_one_reference_and_the_high_of_another():
+    from unseen.geometry import random_subsets
+    from unseen.sources import batch_generator, hybrid_latents, lowpass
+
+    g = torch.Generator().manual_seed(0)
+    smooth = lowpass(torch.randn(6, 3, 16, 16, generator=g, dtype=torch.float64), 3.0)  # layout only
+    detail = torch.randn(6, 3, 16, 16, generator=g, dtype=torch.float64)
+    refs = smooth * 4 + detail
+    z = hybrid_latents(refs, 8, sigma=2.0, seed=1).reshape(8, 3, 16, 16)
+    pairs = random_subsets(8, 6, 2, batch_generator(1, "hybrid", 0))
+    a, b = refs[pairs[:, 0]], refs[pairs[:, 1]]
+    corr = lambda x, y: float(torch.nn.functional.cosine_similarity(x.flatten(1), y.flatten(1)).mean())  # noqa: E731
+    # the blurred hybrid follows a's layout, the detail left after blurring follows b's
+    assert corr(lowpass(z, 2.0), lowpass(a, 2.0)) > 0.9 > corr(lowpass(z, 2.0), lowpass(b, 2.0))
+    assert corr(z - lowpass(z, 2.0), b - lowpass(b, 2.0)) > 0.9 > corr(z - lowpass(z, 2.0), a - lowpass(a, 2.0))
+    norms = (a.flatten(1).norm(dim=1) + b.flatten(1).norm(dim=1)) / 2
+    torch.testing.assert_close(z.flatten(1).norm(dim=1), norms)
+    assert torch.equal(torch.cat(list(hybrid_latents(refs, 8, 2.0, 1, chunk=3))), z.reshape(8, -1))

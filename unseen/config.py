@@ -104,7 +104,7 @@ class GeometryConfig:
 
 @dataclass
 class SamplerConfig:
-    source: str = "prior"  # prior | slerp | collage | replay | id | paper | sdedit
+    source: str = "prior"  # prior | slerp | collage | hybrid | replay | id | paper | sdedit
     count: int = 64
     batch_size: int = 64  # latents denoised together
     # Clamp x0_hat to [-1, 1] at every generation step (diffusers' clip_sample). On for `id` (sampling from
@@ -123,6 +123,9 @@ class SamplerConfig:
     # source collage: two references' latents joined by a random smooth mask of this many cells a side (2: halves
     # and quarters; 4: patches the size of an eye or a mouth at 32 px), which the denoiser harmonises
     collage_cells: int = 3
+    # source hybrid: the low frequencies of one reference's latent (a Gaussian blur of this sigma, in latent pixels)
+    # with the high frequencies of another's
+    hybrid_sigma: float = 2.0
     # Classifier-free guidance of generation (conditional models): eps_null + guidance (eps_cond - eps_null). 1 is
     # the condition alone, what inversion always uses (exact DDIM inversion needs it); > 1 costs 2 evaluations.
     guidance: float = 1.0

@@ -192,6 +192,38 @@ def collage_latents(refs: torch.Tensor, count: int, cells: int = 3, seed: int = 
     return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
 
 
+def lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur of (N, C, H, W) latents, ``sigma`` in latent pixels (reflecting borders)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = (k / k.sum()).to(x.dtype)
+    c = x.shape[1]
+    pad = torch.nn.functional.pad(x, (radius,) * 4, mode="reflect" if min(x.shape[-2:]) > radius else "replicate")
+    y = torch.nn.functional.conv2d(pad, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return torch.nn.functional.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def hybrid_latents(refs: torch.Tensor, count: int, sigma: float = 2.0, seed: int = 0, chunk: int | None = None):
+    """``count`` hybrids of two distinct references' latents (K, C, H, W): the low frequencies of one (layout,
+    colour fields: a Gaussian blur of ``sigma`` latent pixels) and the high frequencies of the other (edges, detail),
+    rescaled to the mean of their two norms. Flattened; with ``chunk``, an iterator of consecutive chunks."""
+    if len(refs) < 2:
+        raise ValueError("the hybrid source needs at least 2 references")
+    g = batch_generator(seed, "hybrid", 0)
+    pairs = random_subsets(count, len(refs), 2, g)
+
+    def part(i: int, j: int) -> torch.Tensor:
+        a, b = refs[pairs[i:j, 0]].double(), refs[pairs[i:j, 1]].double()
+        z = (lowpass(a, sigma) + b - lowpass(b, sigma)).reshape(j - i, -1)
+        norm = (a.reshape(j - i, -1).norm(dim=1, keepdim=True) + b.reshape(j - i, -1).norm(dim=1, keepdim=True)) / 2
+        return z * norm / z.norm(dim=1, keepdim=True)
+
+    if chunk is None:
+        return part(0, count)
+    return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
+
+
 def replay_latents(refs: torch.Tensor, count: int, start: int = 0) -> torch.Tensor:
     """The references' own latents, cycled: items ``start .. start + count - 1`` of the cycle."""
     refs = refs.reshape(refs.shape[0], -1)
@@ -268,6 +300,16 @@ class Collage(Source):
     def draw(self, ctx, count, sink):
         for part in collage_latents(ctx.ref_latents, count, ctx.cfg.sampler.collage_cells, ctx.cfg.seed,
                                     chunk=DRAW_CHUNK):
+            sink(part.float())
+        return Drawn()
+
+
+class Hybrid(Source):
+    """The low frequencies of one reference's latent with the high frequencies of another's (``hybrid_latents``)."""
+
+    def draw(self, ctx, count, sink):
+        for part in hybrid_latents(ctx.ref_latents, count, ctx.cfg.sampler.hybrid_sigma, ctx.cfg.seed,
+                                   chunk=DRAW_CHUNK):
             sink(part.float())
         return Drawn()
 
@@ -375,7 +417,8 @@ def geometry_section(g, targets: GeometryTargets | None, selection: Selection) -
     return out
 
 
-SOURCES: dict[str, Source] = {"prior": Prior(), "slerp": Slerp(), "collage": Collage(), "replay": Replay(),
+SOURCES: dict[str, Source] = {"prior": Prior(), "slerp": Slerp(), "collage": Collage(), "hybrid": Hybrid(),
+                              "replay": Replay(),
                               "id": OwnPrior(),
                               "paper": Prior(paper=True), "sdedit": SDEdit()}
 
@@ -412,11 +455,13 @@ def check(cfg) -> None:
         raise UserError(f"sampler.paper_points must be >= 1, got {s.paper_points}")
     if s.batch_size < 1:
         raise UserError(f"sampler.batch_size must be >= 1, got {s.batch_size}")
-    if s.source in ("slerp", "collage") and k < 2:
+    if s.source in ("slerp", "collage", "hybrid") and k < 2:
         raise UserError(f"sampler={s.source} joins two references, but target.num_references = {k}: "
                         f"use at least 2 references")
     if s.collage_cells < 1:
         raise UserError(f"sampler.collage_cells must be >= 1, got {s.collage_cells}")
+    check_float(s.hybrid_sigma, "sampler.hybrid_sigma", 0.1, None, "the blur that splits low from high frequencies, "
+                "in latent pixels")
     if s.source in ("prior", "paper"):
         need = p.components + 1 if p.variance == "pca" else 2
         if k < need:
