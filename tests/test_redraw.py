@@ -19,7 +19,8 @@ def test_the_twin_distance_is_the_limit_and_the_held_out_images_give_the_floor()
     out = redraws(samples, held, refs, groups)
     assert (out["count"], out["num_samples"], out["held_out_count"], out["num_held_out"]) == (3, 5, 1, 2)
     assert out["interval_95"][0] < 0.6 < out["interval_95"][1]
-    assert most_redrawn_first(samples, refs, groups).tolist()[:3] == [1, 0, 2]  # 0.5 / 3, 0.2 / 1, 1.5 / 2
+    order, nearest = most_redrawn_first(samples, refs, groups)
+    assert order.tolist()[:3] == [1, 0, 2] and nearest.tolist()[:3] == [0, 3, 4]  # 0.5 / 3, 0.2 / 1, 1.5 / 2
 
 
 def test_without_identities_the_nearest_reference_criterion_stands_in():

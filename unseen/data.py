@@ -249,20 +249,25 @@ def _once_each(files: list[Path]) -> tuple[list[Path], int]:
     return unique, len(files) - len(unique)
 
 
+def check_size(n: int, num_references: int, num_eval: int | None, what: str = "the folder") -> None:
+    """K references and ``num_eval`` held-out images fit into ``n`` images, or one line with numbers that would."""
+    if num_references + (num_eval or 0) <= n:
+        return
+    if n < 4:  # choices.MIN_REFERENCES + choices.MIN_HELD_OUT
+        fix = "the smallest that can be run and scored holds 4 (2 references, 2 held out): add images"
+    elif num_eval is None or num_eval == 0:
+        fix = f"use target.num_references={n // 2} (at most {n - 2}) or add images"
+    else:
+        fix = (f"use e.g. target.num_references={n // 2} target.num_eval=null (every image that is not a reference "
+               f"is held out), or add images")
+    raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval or 0} but {what} "
+                    f"holds only {n} images: {fix}")
+
+
 def split_files(files: list, num_references: int, num_eval: int | None, seed: int, what: str = "the folder"
                 ) -> tuple[list, list]:
     """A seeded, disjoint choice of references and held-out evaluation images (``num_eval`` None: all the rest)."""
-    n = len(files)
-    if num_references + (num_eval or 0) > n:
-        if n < 4:  # choices.MIN_REFERENCES + choices.MIN_HELD_OUT
-            fix = "the smallest that can be run and scored holds 4 (2 references, 2 held out): add images"
-        elif num_eval is None or num_eval == 0:
-            fix = f"use target.num_references={n // 2} (at most {n - 2}) or add images"
-        else:
-            fix = (f"use e.g. target.num_references={n // 2} target.num_eval=null (every image that is not a reference "
-                   f"is held out), or add images")
-        raise UserError(f"target.num_references + target.num_eval = {num_references} + {num_eval or 0} but {what} "
-                        f"holds only {n} images: {fix}")
+    check_size(len(files), num_references, num_eval, what)
     order = np.random.default_rng(seed).permutation(len(files))
     end = len(files) if num_eval is None else num_references + num_eval
     refs, held_out = order[:num_references], order[num_references:end]
@@ -276,7 +281,7 @@ def split_groups(files: list, group: Callable, num_references: int, num_eval: in
     order while they fit into the K references, then into the held-out images; where only part of a group fits
     (K is odd and the groups are pairs) the rest of it is left out of both sides (the third list), never put on
     the other side."""
-    split_files(files, num_references, num_eval, seed, what)  # the same size checks and messages
+    check_size(len(files), num_references, num_eval, what)
     keys: dict = {}
     for i, f in enumerate(files):
         keys.setdefault(group(f), []).append(i)

@@ -160,11 +160,7 @@ def _hub_files(mc) -> tuple[str, int | None] | None:
         if not _hub_reachable():
             raise UserError(offline_message(mc.source))
         return None
-    if "_class_name" in cached and "Pipeline" in str(cached["_class_name"]) or {"vae", "vqvae"} & set(cached):
-        kind = _kind(cached)
-    else:
-        kind = "pixel"
-    null = None
+    kind, null = _kind(cached), None  # a UNet's config (no autoencoder named) is a pixel model's
     if kind == "class":
         from huggingface_hub import try_to_load_from_cache
 

@@ -198,10 +198,8 @@ def write(cfg: DictConfig, staging: Path, refs: torch.Tensor, first_samples: tor
     if len(first_samples):  # the 16 samples most like a reference, most first, above it: redraws show at a glance
         from unseen import redraw
 
-        order = redraw.most_redrawn_first(redraw.to_space(first_samples), redraw.to_space(refs), ref_groups)[:16]
-        shown = first_samples[order]
-        _, idx = redraw.nearest(redraw.to_space(shown), redraw.to_space(refs))
-        image_grid([shown, refs[idx]], columns=16).save(staging / "nearest.png")
+        order, nearest = redraw.most_redrawn_first(redraw.to_space(first_samples), redraw.to_space(refs), ref_groups)
+        image_grid([first_samples[order[:16]], refs[nearest[order[:16]]]], columns=16).save(staging / "nearest.png")
     if recon is not None:
         image_grid([refs[: len(recon)], recon], columns=16).save(staging / "reconstruction.png")
     if cfg.save_latents:

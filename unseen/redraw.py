@@ -98,9 +98,10 @@ def redraws(samples, held_out: torch.Tensor | None, refs: torch.Tensor, groups: 
     return out
 
 
-def most_redrawn_first(samples: torch.Tensor, refs: torch.Tensor, groups: list[str] | None) -> torch.Tensor:
-    """Indices of ``samples`` ordered from the most like a reference (distance over its limit) to the least: the
-    order nearest.png shows them in."""
+def most_redrawn_first(samples: torch.Tensor, refs: torch.Tensor, groups: list[str] | None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of ``samples`` ordered from the most like a reference (distance over its limit) to the least, the
+    order nearest.png shows them in; and each sample's nearest reference."""
     limit, _, _ = thresholds(refs, groups)
-    _, ratio = rate(samples, refs, limit)
-    return ratio.argsort()
+    dist, idx = nearest(samples, refs)
+    return (dist / limit[idx]).argsort(), idx

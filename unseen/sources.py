@@ -286,43 +286,46 @@ class Replay(Source):
         return Drawn()
 
 
-class Slerp(Source):
+class Chunked(Source):
+    """A source whose latents come as an iterator of chunks of DRAW_CHUNK (``chunks``), handed to the sink as
+    they come."""
+
+    def chunks(self, ctx, count):
+        raise NotImplementedError
+
     def draw(self, ctx, count, sink):
-        for part in slerp_latents(ctx.ref_latents, count, ctx.cfg.seed, chunk=DRAW_CHUNK):
+        for part in self.chunks(ctx, count):
             sink(part.float())
         return Drawn()
 
 
-class Collage(Source):
+class Slerp(Chunked):
+    def chunks(self, ctx, count):
+        return slerp_latents(ctx.ref_latents, count, ctx.cfg.seed, chunk=DRAW_CHUNK)
+
+
+class Collage(Chunked):
     """Regions of two references' latents joined (``collage_latents``): new combinations of the references' parts
     (one face's eyes, another's mouth), which denoising from t_M harmonises into one image."""
 
-    def draw(self, ctx, count, sink):
-        for part in collage_latents(ctx.ref_latents, count, ctx.cfg.sampler.collage_cells, ctx.cfg.seed,
-                                    chunk=DRAW_CHUNK):
-            sink(part.float())
-        return Drawn()
+    def chunks(self, ctx, count):
+        return collage_latents(ctx.ref_latents, count, ctx.cfg.sampler.collage_cells, ctx.cfg.seed, chunk=DRAW_CHUNK)
 
 
-class Hybrid(Source):
+class Hybrid(Chunked):
     """The low frequencies of one reference's latent with the high frequencies of another's (``hybrid_latents``)."""
 
-    def draw(self, ctx, count, sink):
-        for part in hybrid_latents(ctx.ref_latents, count, ctx.cfg.sampler.hybrid_sigma, ctx.cfg.seed,
-                                   chunk=DRAW_CHUNK):
-            sink(part.float())
-        return Drawn()
+    def chunks(self, ctx, count):
+        return hybrid_latents(ctx.ref_latents, count, ctx.cfg.sampler.hybrid_sigma, ctx.cfg.seed, chunk=DRAW_CHUNK)
 
 
-class OwnPrior(Source):
+class OwnPrior(Chunked):
     """Pure noise at T - 1, denoised with as many steps as the generation grid has."""
 
     inverts = mixes = False
 
-    def draw(self, ctx, count, sink):
-        for part in noise_latents(count, ctx.refs[0].numel(), ctx.cfg.seed, chunk=DRAW_CHUNK):
-            sink(part.float())
-        return Drawn()
+    def chunks(self, ctx, count):
+        return noise_latents(count, ctx.refs[0].numel(), ctx.cfg.seed, chunk=DRAW_CHUNK)
 
     def grid(self, generation_grid, num_train_timesteps):
         return ddim.time_grid(num_train_timesteps - 1, len(generation_grid) - 1)

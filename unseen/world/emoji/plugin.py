@@ -9,7 +9,7 @@ from functools import lru_cache
 import torch
 
 from unseen import registry
-from unseen.data import Target, split_groups
+from unseen.data import Target, check_size, split_groups
 from unseen.errors import UserError
 from unseen.evaluate import FeatureNetwork
 from unseen.images import to_tensor
@@ -45,8 +45,8 @@ def check_target(t, cache_dir: str | None) -> None:
     check_category(t.category, t.domain)
     folders = data.folders(cache_dir, t.path)
     # K and the held-out count against the category's size, before any work (the split itself is made later)
-    split_groups(data.items(folders, (t.category,)), identity, t.num_references, t.num_eval, t.seed,
-                 what=f"the emoji category {t.category!r}")
+    check_size(len(data.items(folders, (t.category,))), t.num_references, t.num_eval,
+               what=f"the emoji category {t.category!r}")
 
 
 def category_size(t, cache_dir: str | None) -> int | None:
