@@ -63,6 +63,18 @@ def test_every_field_of_the_schema_is_written(full_run):
     assert get(full_run, "prior_explained") is not None  # pca writes it
 
 
+def test_the_summary_names_the_new_member_goals_the_run_misses(full_run):
+    from unseen.metrics import get
+    from unseen.report import summary
+
+    goals = {g["goal"]: g for g in get(full_run, "goals")}
+    assert set(goals) == {"target rate", "redraws", "grain", "every band", "pixel diversity"}
+    # the grain goal follows the grain ratio's upper bound in the same file
+    assert goals["grain"]["met"] == (get(full_run, "grain_high") <= 1.2)
+    line = next(x for x in summary(full_run, "out").splitlines() if "new-member goals" in x)
+    assert all(name in line for name, g in goals.items() if not g["met"])
+
+
 def test_an_unknown_field_is_a_key_error_not_a_silent_none(full_run):
     from unseen.metrics import get
 

@@ -113,7 +113,9 @@ def test_a_collage_takes_whole_regions_of_two_references():
     from unseen.sources import collage_latents, collage_masks, batch_generator
 
     m = collage_masks(64, (8, 8), 3, batch_generator(0, "t", 0))
-    assert ((m < 0.1) | (m > 0.9)).double().mean() > 0.6  # mostly one reference or the other, seams between
+    assert m.shape == (64, 2, 8, 8)
+    torch.testing.assert_close(m.sum(1), torch.ones(64, 8, 8, dtype=torch.float64))
+    assert ((m[:, 0] < 0.1) | (m[:, 0] > 0.9)).double().mean() > 0.6  # mostly one reference or the other
     refs = torch.randn(5, 3, 8, 8, dtype=torch.float64)
     z = collage_latents(refs, 10, 3, seed=1).reshape(10, 3, 8, 8)
     assert torch.equal(torch.cat(list(collage_latents(refs, 10, 3, seed=1, chunk=4))).reshape(10, 3, 8, 8), z)
@@ -121,11 +123,31 @@ def test_a_collage_takes_whole_regions_of_two_references():
     g = batch_generator(1, "collage", 0)
     from unseen.geometry import random_subsets
 
-    pairs, masks = random_subsets(10, 5, 2, g), collage_masks(10, (8, 8), 3, g)
+    pairs, masks = random_subsets(10, 5, 2, g), collage_masks(10, (8, 8), 3, g)[:, :1]
     a, b = refs[pairs[:, 0]], refs[pairs[:, 1]]
     near_a, near_b = masks > 0.999, masks < 0.001
     assert torch.allclose(z[near_a.expand_as(z)], a[near_a.expand_as(a)], atol=1e-2)
     assert torch.allclose(z[near_b.expand_as(z)], b[near_b.expand_as(b)], atol=1e-2)
+
+
+def test_a_collage_of_three_takes_regions_of_three_references_at_a_latents_norm():
+    from unseen.geometry import random_subsets
+    from unseen.sources import batch_generator, collage_latents, collage_masks
+
+    refs = torch.randn(6, 3, 16, 16, dtype=torch.float64)
+    z = collage_latents(refs, 40, 3, seed=2, parts=3).reshape(40, 3, 16, 16)
+    g = batch_generator(2, "collage", 0)
+    chosen, m = random_subsets(40, 6, 3, g), collage_masks(40, (16, 16), 3, g, parts=3)
+    assert len({tuple(sorted(c)) for c in chosen.tolist()}) > 10 and all(len(set(c)) == 3 for c in chosen.tolist())
+    owner = m.argmax(1)  # (40, 16, 16): which reference each pixel comes from
+    assert all(len(set(owner[i].flatten().tolist())) >= 2 for i in range(40))  # regions of more than one
+    pure = m.max(1).values > 0.999
+    picked = refs[chosen].gather(1, owner[:, None, None].expand(40, 1, 3, 16, 16)).squeeze(1)
+    assert torch.allclose(z.permute(0, 2, 3, 1)[pure], picked.permute(0, 2, 3, 1)[pure], atol=1e-2)
+    # white noise latents keep their scale: the seams are rescaled, not dimmed
+    assert float(z.std()) == pytest.approx(float(refs.std()), rel=0.05)
+    with pytest.raises(ValueError, match="at least 7 references"):
+        collage_latents(refs, 4, parts=7)
 
 
 def test_a_hybrid_is_the_low_frequencies_of_one_reference_and_the_high_of_another():

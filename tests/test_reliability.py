@@ -41,6 +41,8 @@ CASES = {  # overrides (DIR: a folder of 8 good images; FILE: an empty file) -> 
     "negative eta_from": (["sampler.eta_from=-1"], "sampler.eta_from must be >= 0"),
     "match_noise without a mixture": (["sampler.match_noise=true", "prior=scalar"],
                                       "sampler.match_noise starts a mixture's draws"),
+    "a collage of more references than K": (["sampler=collage", "sampler.collage_parts=5", "target.num_references=4"],
+                                            "sampler.collage_parts = 5 joins that many references"),
     "negative num_eval": (["target.num_eval=-2"], "target.num_eval must be >= 0 (or null"),
     "unknown emoji category": (["target=emoji", "target.category=cats", "eval=none"],
                                "target.category must be one of faces, flags, people, hearts"),

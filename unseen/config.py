@@ -123,6 +123,7 @@ class SamplerConfig:
     # source collage: two references' latents joined by a random smooth mask of this many cells a side (2: halves
     # and quarters; 4: patches the size of an eye or a mouth at 32 px), which the denoiser harmonises
     collage_cells: int = 3
+    collage_parts: int = 2  # source collage: how many references each sample joins
     # source hybrid: the low frequencies of one reference's latent (a Gaussian blur of this sigma, in latent pixels)
     # with the high frequencies of another's
     hybrid_sigma: float = 2.0

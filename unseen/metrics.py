@@ -66,6 +66,7 @@ FIELDS: dict[str, tuple] = {
     "redraw_high": ("redraw", "interval_95", 1),
     "redraw_held_out": ("redraw", "held_out_fraction"),
     "redraw_criterion": ("redraw", "criterion"),
+    "goals": ("goals",),
     "band_worst": ("spectrum", "worst_ratio"),
     "band_worst_low": ("spectrum", "worst_interval_95", 0),
     "band_worst_high": ("spectrum", "worst_interval_95", 1),

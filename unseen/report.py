@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from unseen.goals import verdict
 from unseen.metrics import get, unet_evaluations
 
 
@@ -10,7 +11,8 @@ def summary(metrics: dict, output_dir: str) -> str:
     lines = [f"unseen: {get(m, 'model')} -> {get(m, 'target')}  (source {get(m, 'source')}, t_M {get(m, 't_M')}, "
              f"{get(m, 'inversion_steps')} inversion / {get(m, 'generation_steps') - 1} generation steps, "
              f"seed {get(m, 'seed')}, {get(m, 'device')})"]
-    for section in (_reconstruction, _auto, _prior, _geometry, _rates, _fid, _precision, _memorisation, _fewshot):
+    for section in (_reconstruction, _auto, _prior, _geometry, _rates, _fid, _precision, _memorisation, _fewshot,
+                    _goals):
         lines += section(m)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in get(m, "stage_seconds").items())
     ae = "" if get(m, "decoder_evaluations") is None else \
@@ -19,6 +21,12 @@ def summary(metrics: dict, output_dir: str) -> str:
                  f"evaluations{ae}")
     lines.append(f"  results                      {output_dir}")
     return "\n".join(lines)
+
+
+def _goals(m: dict) -> list[str]:
+    if get(m, "goals") is None:
+        return []
+    return [f"  new-member goals             {verdict(get(m, 'goals'))} (unseen/goals.py)"]
 
 
 def _reconstruction(m: dict) -> list[str]:

@@ -165,27 +165,29 @@ def slerp_latents(refs: torch.Tensor, count: int, seed: int = 0, chunk: int | No
     return (part(i, min(i + chunk, count)) for i in range(0, count, chunk))
 
 
-def collage_masks(count: int, shape: tuple[int, int], cells: int, g: torch.Generator) -> torch.Tensor:
-    """(count, 1, H, W) masks in [0, 1]: a random field of ``cells`` x ``cells`` values, upsampled smoothly and made
-    nearly binary (a steep sigmoid), so each sample takes whole regions from one reference and blends at the seams."""
-    field = torch.randn(count, 1, cells, cells, generator=g, dtype=torch.float64)
+def collage_masks(count: int, shape: tuple[int, int], cells: int, g: torch.Generator, parts: int = 2) -> torch.Tensor:
+    """(count, parts, H, W) weights summing to 1 over the parts: random fields of ``cells`` x ``cells`` values,
+    upsampled smoothly and made nearly one-hot (a steep softmax, a sigmoid for two parts), so each sample takes
+    whole regions from one reference and blends at the seams."""
+    field = torch.randn(count, parts - 1, cells, cells, generator=g, dtype=torch.float64)
     field = torch.nn.functional.interpolate(field, size=shape, mode="bicubic", align_corners=False)
-    return torch.sigmoid(6 * field)
+    return torch.softmax(torch.cat([6 * field, torch.zeros_like(field[:, :1])], dim=1), dim=1)
 
 
-def collage_latents(refs: torch.Tensor, count: int, cells: int = 3, seed: int = 0, chunk: int | None = None):
-    """``count`` collages of two distinct references' latents (K, C, H, W) joined by ``collage_masks``: m a +
-    (1 - m) b, rescaled by sqrt(m^2 + (1 - m)^2) so the seams keep a latent's noise level. Flattened; with
-    ``chunk``, an iterator of consecutive chunks (pairs and masks are drawn first: the same values)."""
-    if len(refs) < 2:
-        raise ValueError("the collage source needs at least 2 references")
+def collage_latents(refs: torch.Tensor, count: int, cells: int = 3, seed: int = 0, chunk: int | None = None,
+                    parts: int = 2):
+    """``count`` collages of ``parts`` distinct references' latents (K, C, H, W) joined by ``collage_masks``:
+    sum_i m_i z_i, rescaled by sqrt(sum_i m_i^2) so the seams keep a latent's noise level. Flattened; with
+    ``chunk``, an iterator of consecutive chunks (references and masks are drawn first: the same values)."""
+    if len(refs) < parts:
+        raise ValueError(f"the collage source needs at least {parts} references")
     g = batch_generator(seed, "collage", 0)
-    pairs = random_subsets(count, len(refs), 2, g)
-    masks = collage_masks(count, tuple(refs.shape[-2:]), cells, g)
+    chosen = random_subsets(count, len(refs), parts, g)
+    masks = collage_masks(count, tuple(refs.shape[-2:]), cells, g, parts)
 
     def part(i: int, j: int) -> torch.Tensor:
-        a, b, m = refs[pairs[i:j, 0]].double(), refs[pairs[i:j, 1]].double(), masks[i:j]
-        return ((m * a + (1 - m) * b) / (m ** 2 + (1 - m) ** 2).sqrt()).reshape(j - i, -1)
+        z, m = refs[chosen[i:j]].double(), masks[i:j].unsqueeze(2)  # (n, parts, C, H, W), (n, parts, 1, H, W)
+        return ((m * z).sum(1) / (m ** 2).sum(1).sqrt()).reshape(j - i, -1)
 
     if chunk is None:
         return part(0, count)
@@ -305,11 +307,13 @@ class Slerp(Chunked):
 
 
 class Collage(Chunked):
-    """Regions of two references' latents joined (``collage_latents``): new combinations of the references' parts
-    (one face's eyes, another's mouth), which denoising from t_M harmonises into one image."""
+    """Regions of two or more references' latents joined (``collage_latents``): new combinations of the
+    references' parts (one face's eyes, another's mouth), which denoising from t_M harmonises into one image."""
 
     def chunks(self, ctx, count):
-        return collage_latents(ctx.ref_latents, count, ctx.cfg.sampler.collage_cells, ctx.cfg.seed, chunk=DRAW_CHUNK)
+        s = ctx.cfg.sampler
+        return collage_latents(ctx.ref_latents, count, s.collage_cells, ctx.cfg.seed, chunk=DRAW_CHUNK,
+                               parts=s.collage_parts)
 
 
 class Hybrid(Chunked):
@@ -463,6 +467,11 @@ def check(cfg) -> None:
                         f"use at least 2 references")
     if s.collage_cells < 1:
         raise UserError(f"sampler.collage_cells must be >= 1, got {s.collage_cells}")
+    if s.collage_parts < 2:
+        raise UserError(f"sampler.collage_parts must be >= 2 (a collage joins references), got {s.collage_parts}")
+    if s.source == "collage" and k < s.collage_parts:
+        raise UserError(f"sampler.collage_parts = {s.collage_parts} joins that many references, but "
+                        f"target.num_references = {k}: lower sampler.collage_parts or add references")
     check_float(s.hybrid_sigma, "sampler.hybrid_sigma", 0.1, None, "the blur that splits low from high frequencies, "
                 "in latent pixels")
     if s.source in ("prior", "paper"):

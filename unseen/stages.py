@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from unseen import ddim, fewshot
+from unseen import ddim, fewshot, goals
 from unseen import evaluate as ev
 from unseen.autoencoder import Autoencoder, Pixels, round_trip_psnr
 from unseen.cache import invert_run
@@ -266,6 +266,7 @@ def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Score
         out["fewshot"] = {c.space if c.space == "lpips" else "feature": c.result() for c in scores.clusters}
     if target.scorer is not None:
         out["domain_rates"] = domain_rates(scores, target.domain)
+    out["goals"] = goals.check(out)
     return out
 
 
