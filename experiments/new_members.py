@@ -2,7 +2,7 @@
 
 Each row is one run of the real pipeline (``unseen.run``) on an emoji category split by identity, at a fixed t_M
 (auto off, so the source is what varies): the default mixture prior, the collage of two references' latents,
-the hybrid (low frequencies of one, high of another), slerp between two, and the mixture under stochastic
+the collage of three or four (``sampler.collage_parts``) and with smaller regions (``sampler.collage_cells``), the hybrid (low frequencies of one, high of another), slerp between two, and the mixture under stochastic
 denoising. ``--rows`` reruns some rows and keeps the others of the committed table. Beside the target rate: the redraw rate with its
 Wilson interval and the held-out images' floor, the median distance-over-limit, pixel diversity, grain and the
 worst spectral band. Each row's folder keeps metrics.json, grid.png and nearest.png (the samples most like a
@@ -25,16 +25,21 @@ if str(ROOT) not in sys.path:
 
 OUT = ROOT / "experiments" / "results" / "new_members"
 ROWS = {  # label -> overrides
-    "mixture t300": ["mixing.t_M=300"],
-    "mixture t400": ["mixing.t_M=400"],
-    "mixture t500": ["mixing.t_M=500"],
+    "mixture t300": ["sampler.source=prior", "mixing.t_M=300"],
+    "mixture t400": ["sampler.source=prior", "mixing.t_M=400"],
+    "mixture t500": ["sampler.source=prior", "mixing.t_M=500"],
     "collage t300": ["sampler.source=collage", "mixing.t_M=300"],
     "collage t400": ["sampler.source=collage", "mixing.t_M=400"],
     "collage t500": ["sampler.source=collage", "mixing.t_M=500"],
+    "collage3 t300": ["sampler.source=collage", "sampler.collage_parts=3", "mixing.t_M=300"],
+    "collage3 t400": ["sampler.source=collage", "sampler.collage_parts=3", "mixing.t_M=400"],
+    "collage4 t300": ["sampler.source=collage", "sampler.collage_parts=4", "mixing.t_M=300"],
+    "collage3 cells4 t300": ["sampler.source=collage", "sampler.collage_parts=3", "sampler.collage_cells=4",
+                             "mixing.t_M=300"],
     "hybrid t300": ["sampler.source=hybrid", "mixing.t_M=300"],
     "hybrid t400": ["sampler.source=hybrid", "mixing.t_M=400"],
     "slerp t400": ["sampler.source=slerp", "mixing.t_M=400"],
-    "mixture t400 eta1": ["mixing.t_M=400", "sampler.eta=1"],
+    "mixture t400 eta1": ["sampler.source=prior", "mixing.t_M=400", "sampler.eta=1"],
 }
 COLUMNS = ["category", "k", "row", "t_M", "source", "samples", "target_rate", "rate_low", "redraw", "redraw_low",
            "redraw_high", "redraw_held_out", "redraw_ratio", "redraw_ratio_held_out", "diversity_pixel", "grain",
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     args, _ = p.parse_known_args(argv)  # run_all.sh passes every study the same options
     rows = []
     for label in args.rows:
-        folder = args.out / f"{args.category}_k{args.k}" / label.replace(" ", "_")
+        n = "" if args.count == 128 else f"_n{args.count}"
+        folder = args.out / f"{args.category}_k{args.k}{n}" / label.replace(" ", "_")
         if folder.exists():
             shutil.rmtree(folder)  # the study's own output: rerun from scratch
         r = unseen.run("model=emoji_ddpm", "target=emoji", f"target.category={args.category}",
@@ -106,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         rows.append(row(r.metrics, args.category, args.k, label))
         print(rows[-1], flush=True)
-    out = args.out / f"new_members_{args.category}_k{args.k}.csv"
+    # the goal rows (512 samples) are a table of their own beside the 128-sample study
+    out = args.out / f"new_members_{args.category}_k{args.k}{'' if args.count == 128 else f'_n{args.count}'}.csv"
     if out.is_file():  # rows not rerun now are kept, in the table's order
         kept = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(open(out)) if r["row"] not in args.rows]
         rows = sorted(kept + rows, key=lambda r: list(ROWS).index(r["row"]) if r["row"] in ROWS else len(ROWS))

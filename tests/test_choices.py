@@ -33,13 +33,38 @@ def test_the_worlds_choice_steps_aside_for_a_given_t_M():
     assert cfg.mixing.t_M == 450 and not cfg.auto.enabled
     assert "stepped aside" in cfg.auto.note and "mixing.t_M=450" in cfg.auto.note
     assert "mixing.t_M" in cfg.user_set
+    # what the user left open is still the world's: its source
+    assert cfg.sampler.source == "collage" and "with the default's sampler.source=collage" in cfg.auto.note
+    assert emoji("mixing.t_M=450", "sampler=prior").sampler.source == "prior"
+    off = emoji("auto.enabled=false")  # the choice off, the world's source still on
+    assert off.sampler.source == "collage" and "is off (auto.enabled=false)" in off.auto.note
+    assert emoji("auto.enabled=false", "sampler=prior").sampler.source == "prior"
 
 
-def test_the_worlds_choice_keeps_a_given_bandwidth():
+def test_the_worlds_choice_keeps_a_given_bandwidth_and_so_draws_the_prior():
     cfg = emoji("prior.bandwidth=0.5")
     assert cfg.auto.enabled and list(cfg.auto.t_M) == [300, 400, 500]
-    assert not any(o.startswith("prior.bandwidth=") for o in cfg.auto.candidates.mixture)
-    assert "keeps your prior.bandwidth=0.5" in cfg.auto.note
+    # the world's collage candidate gives way: a prior set is a prior drawn, at your bandwidth
+    assert dict(cfg.auto.candidates) == {"your settings": []} and cfg.sampler.source == "prior"
+    assert cfg.prior.bandwidth == 0.5
+    assert "keeps your prior.bandwidth=0.5 (and so sampler.source=prior" in cfg.auto.note
+
+
+def test_the_worlds_choice_keeps_a_given_source_and_collage_setting():
+    cfg = emoji("sampler=slerp")
+    assert dict(cfg.auto.candidates) == {"your settings": []} and "keeps your sampler.source=slerp" in cfg.auto.note
+    cfg = emoji("sampler.collage_cells=4")
+    assert list(cfg.auto.candidates.collage) == ["sampler.source=collage"] and cfg.sampler.collage_cells == 4
+
+
+def test_a_prior_no_source_draws_from_is_said(caplog):
+    with caplog.at_level("WARNING", logger="unseen"):
+        compose("sampler=slerp", "prior.bandwidth=0.5", output_dir="/tmp/unused", say=True)
+    assert "prior.bandwidth=0.5 has no effect: sampler.source=slerp draws no prior" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="unseen"):
+        compose("prior.bandwidth=0.5", output_dir="/tmp/unused", say=True)
+    assert "has no effect" not in caplog.text
 
 
 def test_the_worlds_choice_at_its_defaults_chooses_quietly():

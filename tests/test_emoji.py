@@ -179,7 +179,7 @@ def test_the_world_chooses_t_M_unless_told_or_sampling_from_noise():
     from tests.helpers import make_cfg
 
     cfg = make_cfg(["target=emoji"], small=False)
-    assert cfg.auto.enabled and list(cfg.auto.t_M) == [300, 400, 500] and list(cfg.auto.candidates) == ["mixture"]
+    assert cfg.auto.enabled and list(cfg.auto.t_M) == [300, 400, 500] and list(cfg.auto.candidates) == ["collage"]
     assert not make_cfg(["target=emoji", "auto.enabled=false"], small=False).auto.enabled
     full = make_cfg(["target=emoji", "experiment=auto"], small=False)  # the preset widens it
     assert list(full.auto.t_M) == [100, 200, 300, 400, 500] and len(full.auto.candidates) == 6
@@ -188,7 +188,7 @@ def test_the_world_chooses_t_M_unless_told_or_sampling_from_noise():
 
 def test_run_on_a_made_package(packages, tmp_path):
     """The whole job on the made package (tiny_ddpm: the test must not need emoji_ddpm's training), unet
-    features: the world's t_M chosen from the references (auto's stage with the mixture only), the few-shot
+    features: the world's t_M chosen from the references (auto's stage with the collage only), the few-shot
     section, the grain ratio and split.json's references are written."""
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, str(ROOT / "run.py"), "target=emoji", f"target.path={packages}",
@@ -202,8 +202,8 @@ def test_run_on_a_made_package(packages, tmp_path):
     assert len(split["references"]) == 6 and all(r.split("/")[0] in data.VENDORS for r in split["references"])
     assert m["fid_kid"]["num_real"] == 4 and m["fewshot"]["feature"]["num_clusters"] == 6
     assert m["grain"]["num_held_out"] == 4 and m["grain"]["num_samples"] == 8
-    assert [(c["candidate"], c["t_M"]) for c in m["auto"]["candidates"]] == [("mixture", t) for t in (300, 400, 500)]
-    assert m["t_M"] == m["auto"]["chosen"]["t_M"]
+    assert [(c["candidate"], c["t_M"]) for c in m["auto"]["candidates"]] == [("collage", t) for t in (300, 400, 500)]
+    assert m["t_M"] == m["auto"]["chosen"]["t_M"] and m["source"] == "collage"
 
 
 def test_the_worlds_feature_network_is_its_classifiers_penultimate_layer():

@@ -37,6 +37,8 @@ def settle(cfg: DictConfig, overrides: list[str], say: bool = False) -> DictConf
         cfg.user_set = keys
         _settle_auto(cfg, set(keys))
         _settle_folder(cfg, set(keys), say)
+    if say:
+        _warn_unused_prior(cfg, keys)
     if say and cfg.auto.note:
         replaced = cfg.auto.enabled and "auto.enabled" in keys
         (log.warning if replaced else log.info)("%s", cfg.auto.note)
@@ -61,28 +63,82 @@ def _candidate_keys(cfg: DictConfig) -> set[str]:
 
 def _settle_auto(cfg: DictConfig, keys: set[str]) -> None:
     a = cfg.auto
-    if not a.enabled:
+    if a.enabled and "auto.enabled" in keys:  # the user named the choice: it may replace their values, says which
+        _named_by_user(cfg, keys)
         return
+    if not a.by:
+        return  # no choice at all (auto.enabled=false everywhere)
+    by = a.by
     varied = ({"mixing.t_M"} | _candidate_keys(cfg)) & keys
-    if "auto.enabled" in keys:  # the user named the choice: it may replace their values, and says which
-        a.by = a.by or "auto.enabled=true"
-        if varied:
-            a.note = (f"{a.by} chooses {', '.join(sorted({'mixing.t_M'} | _candidate_keys(cfg)))} itself and "
-                      f"replaces your own {', '.join(f'{k}={_value(cfg, k)}' for k in sorted(varied))}; drop "
-                      f"{a.by} to run your values as given")
-        return
-    by = a.by or "a default (auto.enabled)"
+    # a prior you set means the prior drawn, whatever source the default's candidates prefer
+    implied = any(k.startswith("prior.") for k in keys) and "sampler.source" not in keys \
+        and "sampler.source" in _candidate_keys(cfg)
+    strip = keys | ({"sampler.source"} if implied else set())
+    own = {name: [o for o in overrides if o.split("=", 1)[0] not in strip] for name, overrides in a.candidates.items()}
+    a.candidates = {_renamed(name, a.candidates[name], v): v for name, v in own.items()}
+    yours = varied | ({k for k in keys if k.startswith("prior.")} if implied else set())
+    kept = ", ".join(f"{k}={_value(cfg, k)}" for k in sorted(yours)) + \
+        (f" (and so sampler.source={cfg.sampler.source}, the prior drawn)" if implied else "")
     if "mixing.t_M" in keys:
         a.t_M = [cfg.mixing.t_M]
-    a.candidates = {name: [o for o in overrides if o.split("=", 1)[0] not in keys]
-                    for name, overrides in a.candidates.items()}
-    kept = ", ".join(f"{k}={_value(cfg, k)}" for k in sorted(varied))
-    if len(a.t_M) == 1 and len({tuple(v) for v in a.candidates.values()}) <= 1:
-        a.enabled = False
-        a.note = (f"{by} stepped aside: you set {kept}, which leaves it nothing to choose; the run uses your values "
-                  f"(experiment=auto chooses them for you)")
-    elif varied:
-        a.note = f"{by} chooses only what you left open: it keeps your {kept}"
+    alone = len({tuple(v) for v in a.candidates.values()}) <= 1
+    if a.enabled and not (len(a.t_M) == 1 and alone):
+        a.note = f"{by} chooses only what you left open: it keeps your {kept}" if yours else None
+        return
+    # the choice does not run (you turned it off, or left it nothing to choose): its one candidate is still the
+    # default layer's setting for what you left open, and runs
+    rest = next(iter(a.candidates.values()), []) if alone else []
+    _apply(cfg, rest)
+    default = f"with the default's {', '.join(rest)} " if rest else ""
+    if not a.enabled:
+        a.note = f"{by} is off (auto.enabled=false): the run uses t_M {cfg.mixing.t_M} {default}".rstrip() \
+            if rest else None
+        return
+    a.enabled = False
+    a.note = (f"{by} stepped aside: you set {kept}, which leaves it nothing to choose; the run uses your values "
+              f"{default}(experiment=auto chooses them for you)")
+
+
+def _named_by_user(cfg: DictConfig, keys: set[str]) -> None:
+    a = cfg.auto
+    a.by = a.by or "auto.enabled=true"
+    varied = ({"mixing.t_M"} | _candidate_keys(cfg)) & keys
+    if varied:
+        a.note = (f"{a.by} chooses {', '.join(sorted({'mixing.t_M'} | _candidate_keys(cfg)))} itself and "
+                  f"replaces your own {', '.join(f'{k}={_value(cfg, k)}' for k in sorted(varied))}; drop "
+                  f"{a.by} to run your values as given")
+
+
+def _renamed(name: str, before: list[str], after: list[str]) -> str:
+    """A candidate that lost its source, or everything, to the user's values is the user's settings, not itself."""
+    source = [o for o in before if o.startswith("sampler.source=")]
+    return "your settings" if (source and source[0] not in after) or (before and not after) else name
+
+
+PRIOR_SOURCES = ("prior", "paper")  # the sources that fit and draw from the prior
+
+
+def _warn_unused_prior(cfg: DictConfig, keys: list[str]) -> None:
+    """prior.* values the user set that no source of this run draws from: said, not silently dropped."""
+    mine = [k for k in keys if k.startswith("prior.")]
+    if not mine:
+        return
+    sources = {cfg.sampler.source}
+    if cfg.auto.enabled:
+        sources = {next((o.split("=", 1)[1] for o in v if o.startswith("sampler.source=")), cfg.sampler.source)
+                   for v in cfg.auto.candidates.values()}
+    if not sources & set(PRIOR_SOURCES):
+        log.warning("%s has no effect: sampler.source=%s draws no prior; sampler=prior draws from it",
+                    ", ".join(f"{k}={_value(cfg, k)}" for k in mine), "/".join(sorted(sources)))
+
+
+def _apply(cfg: DictConfig, overrides: list[str]) -> None:
+    import yaml
+    from omegaconf import OmegaConf
+
+    for item in overrides:
+        key, value = item.split("=", 1)
+        OmegaConf.update(cfg, key, yaml.safe_load(value), merge=False)
 
 
 def _value(cfg: DictConfig, key: str):
