@@ -54,7 +54,8 @@ def test_the_worlds_choice_keeps_a_given_source_and_collage_setting():
     cfg = emoji("sampler=slerp")
     assert dict(cfg.auto.candidates) == {"your settings": []} and "keeps your sampler.source=slerp" in cfg.auto.note
     cfg = emoji("sampler.collage_cells=4")
-    assert list(cfg.auto.candidates.collage) == ["sampler.source=collage"] and cfg.sampler.collage_cells == 4
+    assert list(cfg.auto.candidates.collage) == ["sampler.source=collage", "sampler.collage_parts=4"]
+    assert cfg.sampler.collage_cells == 4
 
 
 def test_a_prior_no_source_draws_from_is_said(caplog):
@@ -127,3 +128,9 @@ def test_the_worlds_hidden_choice_says_what_it_costs_before_it_starts():
     # the run's own 8 samples x 30 steps
     assert "target=emoji's default t_M choice" in line and "about 7,040 UNet evaluations" in line
     assert "the run's own generation: about 240" in line and "set mixing.t_M to skip" in line
+
+
+def test_the_worlds_collage_joins_no_more_references_than_a_small_K_has():
+    cfg = emoji("target.num_references=5")  # auto fits on 3 of them
+    assert list(cfg.auto.candidates.collage) == ["sampler.source=collage", "sampler.collage_parts=3"]
+    assert emoji("target.num_references=5", "mixing.t_M=300").sampler.collage_parts == 3

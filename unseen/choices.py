@@ -75,7 +75,10 @@ def _settle_auto(cfg: DictConfig, keys: set[str]) -> None:
         and "sampler.source" in _candidate_keys(cfg)
     strip = keys | ({"sampler.source"} if implied else set())
     own = {name: [o for o in overrides if o.split("=", 1)[0] not in strip] for name, overrides in a.candidates.items()}
-    a.candidates = {_renamed(name, a.candidates[name], v): v for name, v in own.items()}
+    # a candidate that lost its source to yours is your settings: its other keys were its source's
+    renamed = {name: _renamed(name, a.candidates[name], v) for name, v in own.items()}
+    a.candidates = {renamed[name]: [] if renamed[name] != name else _few_references(cfg, v)
+                    for name, v in own.items()}
     yours = varied | ({k for k in keys if k.startswith("prior.")} if implied else set())
     kept = ", ".join(f"{k}={_value(cfg, k)}" for k in sorted(yours)) + \
         (f" (and so sampler.source={cfg.sampler.source}, the prior drawn)" if implied else "")
@@ -107,6 +110,22 @@ def _named_by_user(cfg: DictConfig, keys: set[str]) -> None:
         a.note = (f"{a.by} chooses {', '.join(sorted({'mixing.t_M'} | _candidate_keys(cfg)))} itself and "
                   f"replaces your own {', '.join(f'{k}={_value(cfg, k)}' for k in sorted(varied))}; drop "
                   f"{a.by} to run your values as given")
+
+
+def _few_references(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """A default's collage of more references than auto fits on (a small K) joins as many as there are, said in
+    the log: the default must run at any K the target allows."""
+    from unseen.auto import split_sizes
+
+    fitting = split_sizes(cfg.target.num_references, cfg.auto.holdout)[0]
+    out = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key == "sampler.collage_parts" and str(value).isdigit() and int(value) > max(2, fitting):
+            log.info("the default's %s lowered to %d: auto fits on %d references", o, max(2, fitting), fitting)
+            o = f"{key}={max(2, fitting)}"
+        out.append(o)
+    return out
 
 
 def _renamed(name: str, before: list[str], after: list[str]) -> str:
