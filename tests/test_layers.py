@@ -42,19 +42,38 @@ def module_name(file: Path, package: Path) -> str:
 
 
 def graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """module -> the package's modules it imports (a `from unseen import x` names unseen.x where that is a
-    module; the package itself is left out: every module's parent, not a dependency)."""
+    """module -> the package's modules it imports, the package root (its __init__) among them: `from unseen import
+    x` names unseen.x where that is a module, and the root itself where x is a name the root defines
+    (``unseen.__version__``); ``import unseen`` names the root."""
     files = {module_name(f, package): f for f in package.rglob("*.py")}
     edges = {}
     for name, f in files.items():
         targets = set()
-        for _, imported in imports(f):
+        for imported in _imported_modules(f, package.name):
             while imported and imported not in files:
                 imported = imported.rpartition(".")[0]
-            if imported and imported != package.name and imported != name:
+            if imported and imported != name:
                 targets.add(imported)
         edges[name] = targets
     return edges
+
+
+def _imported_modules(file: Path, root: str) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == root:  # from unseen import x: the module x, or the root where x is one of its names
+                out += [f"{root}.{a.name}" if _is_module(file, root, a.name) else root for a in node.names]
+            else:
+                out.append(node.module)
+    return out
+
+
+def _is_module(file: Path, root: str, name: str) -> bool:
+    top = next(p for p in [file.parent, *file.parents] if p.name == root)
+    return (top / f"{name}.py").is_file() or (top / name / "__init__.py").is_file()
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -101,6 +120,17 @@ def test_a_circle_hidden_in_a_function_is_found(tmp_path):
     (pkg / "pipeline.py").write_text("from unseen import auto\n")
     (pkg / "ddim.py").write_text("import torch\n")
     assert cycles(graph(pkg)) == [["unseen.auto", "unseen.pipeline", "unseen.auto"]]
+
+
+def test_a_circle_through_the_package_root_is_found(tmp_path):
+    pkg = tmp_path / "unseen"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("def __getattr__(name):\n    from unseen import api\n")
+    (pkg / "api.py").write_text("from unseen import provenance\n")
+    (pkg / "provenance.py").write_text("def f():\n    import unseen\n    return unseen.__version__\n")
+    assert cycles(graph(pkg)) == [["unseen", "unseen.api", "unseen.provenance", "unseen"]]
+    (pkg / "provenance.py").write_text("from unseen import __version__\n")  # a name of the root: the root
+    assert cycles(graph(pkg)) == [["unseen", "unseen.api", "unseen.provenance", "unseen"]]
 
 
 def test_only_the_entry_points_and_the_cli_tests_import_the_cli():

@@ -3,7 +3,7 @@
 ``unseen.run("target=squares", "sampler.count=8")`` runs a job from command-line overrides (unseen.api);
 it is imported on first use, so ``import unseen`` stays light."""
 
-__version__ = "0.1.0"
+from unseen._version import __version__  # noqa: F401  (a leaf: provenance reads it without this root)
 
 
 def __getattr__(name: str):

@@ -33,9 +33,9 @@ def device_name(device: torch.device) -> str:
 def provenance(device: torch.device, model_identity: str, model_source: str) -> dict:
     import diffusers
 
-    import unseen
+    from unseen._version import __version__
 
-    return {"unseen": unseen.__version__, "git": git_commit(Path(unseen.__file__).resolve().parent),
+    return {"unseen": __version__, "git": git_commit(Path(__file__).resolve().parent),
             "torch": torch.__version__, "diffusers": diffusers.__version__, "python": platform.python_version(),
             "device": str(device), "device_name": device_name(device),
             "model_source": model_source, "model_fingerprint": model_identity}
