@@ -133,6 +133,8 @@ def _bad_inputs(tmp: Path):
         "unreadable image": (["target=folder", f"target.path={broken}", "target.num_eval=4"], UserError,
                              "cannot read image .*07.png"),
         "too few for the prior": (["prior=pca", "target.num_references=8"], UserError, "needs at least 17 references"),
+        "too few for the pca kernel": (["prior.kernel=pca", "target.num_references=8"], UserError,
+                                       "with the pca kernel needs at least 17 references"),
         "too few for geometry": (["geometry=reject", "target.num_references=8"], UserError, "subset_size = 10"),
         "t_M zero": (["mixing.t_M=0"], UserError, r"mixing.t_M must be in \[1, T-1\]"),
         "t_M too large": (["mixing.t_M=1000"], UserError, r"mixing.t_M must be in \[1, T-1 = 999\]"),

@@ -32,12 +32,15 @@ def ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a: torch.Tensor | fl
     ``clip_x0`` clamps x0_hat to the image range [-1, 1] (diffusers' ``clip_sample``), for sampling from
     pure noise only: never in inversion, and not in the method's generation, which must mirror it.
     """
-    alpha_bar_a = torch.as_tensor(alpha_bar_a, dtype=x.dtype, device=x.device)
     alpha_bar_b = torch.as_tensor(alpha_bar_b, dtype=x.dtype, device=x.device)
-    x0_hat = (x - (1 - alpha_bar_a).sqrt() * eps) / alpha_bar_a.sqrt()
-    if clip_x0:
-        x0_hat = x0_hat.clamp(-1.0, 1.0)
-    return alpha_bar_b.sqrt() * x0_hat + (1 - alpha_bar_b).sqrt() * eps
+    return alpha_bar_b.sqrt() * predict_x0(x, eps, alpha_bar_a, clip_x0) + (1 - alpha_bar_b).sqrt() * eps
+
+
+def predict_x0(x: torch.Tensor, eps: torch.Tensor, alpha_bar: torch.Tensor | float, clip_x0: bool = False):
+    """x0_hat = (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar), clamped to [-1, 1] with ``clip_x0``."""
+    alpha_bar = torch.as_tensor(alpha_bar, dtype=x.dtype, device=x.device)
+    x0_hat = (x - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+    return x0_hat.clamp(-1.0, 1.0) if clip_x0 else x0_hat
 
 
 def time_grid(t_max: int, steps: int) -> list[int]:
@@ -50,14 +53,18 @@ def time_grid(t_max: int, steps: int) -> list[int]:
     return grid
 
 
+def check_t_M(t_M: int, T: int | None = None) -> None:
+    """The one home of the rule t_M in [1, T - 1] (T: the schedule's length, where it is known)."""
+    if t_M < 1 or (T is not None and t_M > T - 1):
+        span = f"[1, T-1 = {T - 1}] for this model" if T is not None else "[1, T-1]"
+        raise UserError(f"mixing.t_M must be in {span}, got {t_M}")
+
+
 def check_mixing(m) -> int:
     """The ``mixing`` group's values (those that need no model); returns the number of inversion steps."""
-    from unseen.errors import UserError
-
     if m.reconstruct < 0:
         raise UserError(f"mixing.reconstruct must be >= 0, got {m.reconstruct}")
-    if not 1 <= m.t_M:
-        raise UserError(f"mixing.t_M must be in [1, T-1], got {m.t_M}")
+    check_t_M(m.t_M)
     if m.steps is not None:
         if not 1 <= m.steps <= m.t_M:
             raise UserError(f"mixing.steps = {m.steps} must be in [1, t_M = {m.t_M}]: use at most t_M steps")
@@ -262,9 +269,7 @@ def stochastic_ddim_step(x: torch.Tensor, eps: torch.Tensor, alpha_bar_a, alpha_
     """One denoising step (a > b) with sigma = eta sqrt((1 - ab_b) / (1 - ab_a)) sqrt(1 - ab_a / ab_b)."""
     alpha_bar_a = torch.as_tensor(alpha_bar_a, dtype=x.dtype, device=x.device)
     alpha_bar_b = torch.as_tensor(alpha_bar_b, dtype=x.dtype, device=x.device)
-    x0_hat = (x - (1 - alpha_bar_a).sqrt() * eps) / alpha_bar_a.sqrt()
-    if clip_x0:
-        x0_hat = x0_hat.clamp(-1.0, 1.0)
+    x0_hat = predict_x0(x, eps, alpha_bar_a, clip_x0)
     sigma = eta * ((1 - alpha_bar_b) / (1 - alpha_bar_a) * (1 - alpha_bar_a / alpha_bar_b)).clamp_min(0).sqrt()
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return (alpha_bar_b.sqrt() * x0_hat + (1 - alpha_bar_b - sigma ** 2).clamp_min(0).sqrt() * eps

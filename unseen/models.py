@@ -193,9 +193,9 @@ def check_timesteps(mc, t_M: int) -> None:
     config = local_config(mc, mc.scheduler_subfolder, "scheduler_config.json")
     if config is None:
         return
-    T = config.get("num_train_timesteps", 1000)
-    if t_M > T - 1:
-        raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {t_M}")
+    from unseen.ddim import check_t_M
+
+    check_t_M(t_M, config.get("num_train_timesteps", 1000))
 
 
 def check(mc) -> None:

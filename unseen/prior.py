@@ -63,17 +63,39 @@ class GaussianPrior:
 
 
 def _check_fit(latents: torch.Tensor, variance: str, symmetries, kernel: str) -> None:
-    from unseen.symmetry import SYMMETRIES
-
-    if variance not in VARIANCES:
-        raise ValueError(f"unknown prior variance {variance!r}; choose one of {', '.join(VARIANCES)}")
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown mixture kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    if any(name not in SYMMETRIES for name in symmetries):
-        raise ValueError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(symmetries)}")
+    check_choices(variance, kernel, symmetries)
     if "hue" in symmetries and (latents.dim() != 4 or latents.shape[1] != 3):
         raise ValueError(f"the hue symmetry needs RGB latents (K, 3, H, W), got shape {tuple(latents.shape)}: "
                          f"remove it from prior.symmetries")
+
+
+def check_choices(variance: str, kernel: str, symmetries) -> None:
+    """The one home of the prior's named choices (a UserError is a ValueError: the library's callers catch it)."""
+    from unseen.errors import UserError
+    from unseen.symmetry import SYMMETRIES
+
+    if variance not in VARIANCES:
+        raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
+    if kernel not in KERNELS:
+        raise UserError(f"prior.kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    if any(name not in SYMMETRIES for name in symmetries):
+        raise UserError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(symmetries)}")
+
+
+def along_principal(variance: str, kernel: str) -> bool:
+    """Does the prior spread along the references' principal directions (``pca``, or the mixture's pca kernel)?"""
+    return variance == "pca" or (variance == "mixture" and kernel == "pca")
+
+
+def check_references(k: int, variance: str, kernel: str, components: int) -> None:
+    """The one home of how many references a prior needs: one more than its principal directions, else 2."""
+    from unseen.errors import UserError
+
+    need = components + 1 if along_principal(variance, kernel) else 2
+    if k < need:
+        fix = f"add references or lower prior.components (now {components})" if need > 2 else "add references"
+        raise UserError(f"the {variance!r} prior{' with the pca kernel' if variance == 'mixture' and need > 2 else ''}"
+                        f" needs at least {need} references, got target.num_references = {k}: {fix}")
 
 
 def _principal(centred: torch.Tensor, components: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -87,19 +109,13 @@ def _principal(centred: torch.Tensor, components: int) -> tuple[torch.Tensor, to
 def check(p) -> None:
     """The ``prior`` group's values."""
     from unseen.errors import UserError, check_float
-    from unseen.symmetry import SYMMETRIES
 
-    if p.variance not in VARIANCES:
-        raise UserError(f"prior.variance must be one of {', '.join(VARIANCES)}, got {p.variance!r}")
-    if p.kernel not in KERNELS:
-        raise UserError(f"prior.kernel must be one of {', '.join(KERNELS)}, got {p.kernel!r}")
+    check_choices(p.variance, p.kernel, p.symmetries)
     if (p.variance == "pca" or p.kernel == "pca") and p.components < 1:
         raise UserError(f"prior.components must be >= 1, got {p.components}")
     check_float(p.bandwidth, "prior.bandwidth", 0, None, "each component's std in units of the references' spread")
     check_float(p.max_shift, "prior.max_shift", 0, 0.5)
     check_float(p.floor, "prior.floor", 0, None)
-    if any(name not in SYMMETRIES for name in p.symmetries):
-        raise UserError(f"prior.symmetries must be a subset of {list(SYMMETRIES)}, got {list(p.symmetries)}")
 
 
 def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int = 16, floor: float = 1e-4,
@@ -112,11 +128,7 @@ def fit_prior(latents: torch.Tensor, variance: str = "scalar", components: int =
     _check_fit(latents, variance, symmetries, kernel)
     z = latents.reshape(latents.shape[0], -1).to(torch.float64)
     k = z.shape[0]
-    along_pcs = variance == "pca" or (variance == "mixture" and kernel == "pca")
-    need = components + 1 if along_pcs else 2
-    if k < need:
-        fix = "add references (target.num_references)" + (" or lower prior.components" if along_pcs else "")
-        raise ValueError(f"the {variance!r} prior needs at least {need} references, got {k}: {fix}")
+    check_references(k, variance, kernel, components)
     mean = z.mean(0)
     basis = basis_std = centres = None
     if variance == "mixture" and kernel == "pca":

@@ -28,7 +28,7 @@ from unseen import ddim
 from unseen.errors import GeometryRejectError, UserError, check_float
 from unseen.geometry import CRITERIA, GeometryTargets, criteria, geometry_targets, optimize_into_band, \
     random_subsets, within_band
-from unseen.prior import GaussianPrior, draw, fit_prior, signal_scale
+from unseen.prior import GaussianPrior, check_references, draw, fit_prior, signal_scale
 
 DRAW_CHUNK = 256  # latents made at once by the replay / slerp / id / sdedit sources
 
@@ -475,12 +475,7 @@ def check(cfg) -> None:
     check_float(s.hybrid_sigma, "sampler.hybrid_sigma", 0.1, None, "the blur that splits low from high frequencies, "
                 "in latent pixels")
     if s.source in ("prior", "paper"):
-        need = p.components + 1 if p.variance == "pca" else 2
-        if k < need:
-            fix = f"add references or lower prior.components (now {p.components})" if p.variance == "pca" else \
-                "add references"
-            raise UserError(f"the {p.variance!r} prior needs at least {need} references, got target.num_references "
-                            f"= {k}: {fix}")
+        check_references(k, p.variance, p.kernel, p.components)
         if g.mode in ("reject", "optimize") and k <= g.subset_size:
             raise UserError(f"geometry={g.mode} scores each reference against subset_size = {g.subset_size} others, "
                             f"so it needs more than {g.subset_size} references, got {k}: add references or lower "

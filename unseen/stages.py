@@ -78,9 +78,7 @@ def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
         model.unet.to(memory_format=torch.channels_last)
     if mc.compile:
         model.unet = torch.compile(model.unet)  # attributes (config, dtype, mid_block) pass through to the model
-    T = len(model.alphas_cumprod)
-    if cfg.mixing.t_M > T - 1:
-        raise UserError(f"mixing.t_M must be in [1, T-1 = {T - 1}] for this model, got {cfg.mixing.t_M}")
+    ddim.check_t_M(cfg.mixing.t_M, len(model.alphas_cumprod))
     check_condition(model.kind, mc.prompt, mc.class_label, cfg.sampler.guidance, name=f"model={mc.name}")
     predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype,
                                     prediction_type=model.prediction_type, conditioning=model.conditioning)
