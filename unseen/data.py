@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -337,15 +338,22 @@ def load_images(files: list[Path], resolution: int) -> torch.Tensor:
 MIN_SIDE = 8  # pixels: below this an image holds too little to resize into a model's input
 
 
-def check_header(file: Path) -> None:
-    """The image's header opens and its size is usable: checked for every image before any work."""
+@contextmanager
+def opened(file: Path):
+    """The image file opened by PIL, its failures one UserError each (the one home of their messages)."""
     try:
         with Image.open(file) as img:
-            size = img.size
+            yield img
     except Image.DecompressionBombError as err:
         raise UserError(f"image {file} is too large to open safely ({err}): resize it or remove it") from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise UserError(f"cannot read image {file}: {err}. Remove or replace it") from err
+
+
+def check_header(file: Path) -> None:
+    """The image's header opens and its size is usable: checked for every image before any work."""
+    with opened(file) as img:
+        size = img.size
     if min(size) < MIN_SIDE:
         raise UserError(f"image {file} is {size[0]}x{size[1]} px, too small (at least {MIN_SIDE} px a side): "
                         f"remove it")
@@ -356,15 +364,9 @@ def load_image(file: Path, resolution: int) -> torch.Tensor:
     greyscale, palette and CMYK converted; 16- and 32-bit integer images scaled to 8 bits (PIL would clip them
     at 255, i.e. white); the centre square cropped, then resized, so a very wide image costs no more memory
     than a square one."""
-    try:
-        with Image.open(file) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            img = _to_rgb(img)
-    except Image.DecompressionBombError as err:
-        raise UserError(f"image {file} is too large to open safely ({err}): resize it or remove it") from err
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise UserError(f"cannot read image {file}: {err}. Remove or replace it") from err
+    with opened(file) as img:
+        img.load()
+        img = _to_rgb(ImageOps.exif_transpose(img))
     if min(img.size) < MIN_SIDE:
         raise UserError(f"image {file} is {img.width}x{img.height} px, too small to make a {resolution} px input "
                         f"(at least {MIN_SIDE} px a side): remove it")
