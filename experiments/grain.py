@@ -9,7 +9,8 @@ bootstrap 95% interval; 1 = as smooth as real images). Rows, each a plain run of
 change: the mixture's bandwidth (0 = the references' latents themselves, i.e. replay), stochastic DDIM on the
 tail below t = 100 (`sampler.eta_from`), a renoise-and-denoise clean-up at t = 50 (`sampler.cleanup_t`), the
 mixture's pca kernel (moves along the references' 16 principal directions only, `prior.kernel=pca`), a
-smaller t_M, and the draws denoised from the t their noise level matches (`sampler.match_noise`). Beside grain:
+smaller t_M, the draws denoised from the t their noise level matches (`sampler.match_noise`), and the collage of
+two references' latents (`sampler=collage`: no added noise at all). Beside grain:
 the target rate with its interval, diversity, copies and precision, and the UNet evaluations each row cost.
 """
 
@@ -28,6 +29,8 @@ FIXES = [
     ("t_M 200", ["mixing.t_M=200"]),
     ("match_noise bw 1", ["sampler.match_noise=true"]),
     ("match_noise bw 0.5", ["sampler.match_noise=true", "prior.bandwidth=0.5"]),
+    ("collage t300", ["sampler.source=collage"]),
+    ("collage t200", ["sampler.source=collage", "mixing.t_M=200"]),
 ]
 
 
