@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -149,15 +150,21 @@ def peak_rss_mb(overrides: list[str], cwd) -> float:
     return int(line[0].split()[1]) / 1024
 
 
+def _random_images(folder: Path, n: int) -> None:
+    """``n`` 256 px PNGs of uniform noise in ``folder``."""
+    import numpy as np
+    from PIL import Image
+
+    g = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(g.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+
+
 def bench_memory(quick: bool = False) -> None:
     """Peak RSS of a whole run at 256 px as K, the samples and the held-out images each grow 4x. The method
     needs the K references and their latents (K x D floats); nothing should grow with the samples (written and
     scored chunk by chunk) or the held-out images (read and featurised batch by batch)."""
     import tempfile
-    from pathlib import Path
-
-    import numpy as np
-    from PIL import Image
 
     base = {"K": 16, "samples": 64, "held-out": 64}
     scale = 2 if quick else 4
@@ -166,9 +173,7 @@ def bench_memory(quick: bool = False) -> None:
         model = small_unet_256(tmp / "model")
         images = tmp / "images"
         images.mkdir()
-        g = np.random.default_rng(0)
-        for i in range(base["K"] * scale + base["held-out"] * scale):
-            Image.fromarray(g.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(images / f"{i:04d}.png")
+        _random_images(images, base["K"] * scale + base["held-out"] * scale)
         d_mb = 3 * 256 * 256 * 4 / 2**20  # one image (or latent) in float32
 
         def overrides(k, n, e, name):
@@ -210,22 +215,41 @@ def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> dict:
     that the machine's drift between two measurements cannot enter the ratio. 1 = the networks are the only cost;
     the rest is the pipeline's own work (loading, drawing, scoring, writing)."""
     import tempfile
-    from contextlib import contextmanager
 
+    spent: dict[str, float] = {}
+    with _network_timer(spent), tempfile.TemporaryDirectory() as tmp:
+        m = unseen.run("logger=none", "progress=false", f"cache_dir={tmp}/cache", *overrides,
+                       output_dir=f"{tmp}/run").metrics
+    stages = {k: {"seconds": sec, "unet_evaluations": m["unet_evaluations"].get(k, 0),
+                  "network_seconds": round(spent.get(k, 0.0), 3),
+                  "efficiency": round(spent.get(k, 0.0) / sec, 3) if sec else None}
+              for k, sec in m["seconds"].items()}
+    total = sum(spent.values())
+    print(f"whole job ({' '.join(overrides) or 'default'}, fresh cache): inside the networks {total:.1f}s of "
+          f"{m['total_seconds']:.1f}s -> efficiency {total / m['total_seconds']:.2f}; " + ", ".join(
+              f"{k} {v['efficiency']:.2f}" for k, v in stages.items() if v["network_seconds"]))
+    record(name, overrides=list(overrides), wall_s=m["total_seconds"], network_s=total,
+           efficiency=total / m["total_seconds"], autoencoder_evaluations=m.get("autoencoder_evaluations"),
+           stages=stages)
+    return RESULTS[name]
+
+
+@contextmanager
+def _network_timer(spent: dict[str, float]):
+    """Seconds inside the networks' calls, by the stage they fall in, added to ``spent`` while the block runs."""
     from diffusers import AutoencoderKL
 
     from unseen import ddim
     from unseen import stages as st
     from unseen.evaluate import MidBlockFeatures
 
-    spent, current = {}, ["(between stages)"]
+    current = ["(between stages)"]
     # The calls into the networks, where they leave our code: a torch.compile'd UNet's own forward runs inside
     # the compiled graph, where a timer would break it into pieces and recompile it at every stage.
     patched = [(ddim.NoisePredictor, "_eps"), (MidBlockFeatures, "forward"), (AutoencoderKL, "encode"),
                (AutoencoderKL, "decode")]
     originals = {(cls, attr): getattr(cls, attr) for cls, attr in patched}
     stage = st.Stages.stage
-
     # on a GPU a forward returns before its kernels finish: wait for them on both sides
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
 
@@ -253,25 +277,11 @@ def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> dict:
         setattr(cls, attr, timing(fn))
     st.Stages.stage = named
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            m = unseen.run("logger=none", "progress=false", f"cache_dir={tmp}/cache", *overrides,
-                           output_dir=f"{tmp}/run").metrics
+        yield
     finally:
         for (cls, attr), fn in originals.items():
             setattr(cls, attr, fn)
         st.Stages.stage = stage
-    stages = {k: {"seconds": sec, "unet_evaluations": m["unet_evaluations"].get(k, 0),
-                  "network_seconds": round(spent.get(k, 0.0), 3),
-                  "efficiency": round(spent.get(k, 0.0) / sec, 3) if sec else None}
-              for k, sec in m["seconds"].items()}
-    total = sum(spent.values())
-    print(f"whole job ({' '.join(overrides) or 'default'}, fresh cache): inside the networks {total:.1f}s of "
-          f"{m['total_seconds']:.1f}s -> efficiency {total / m['total_seconds']:.2f}; " + ", ".join(
-              f"{k} {v['efficiency']:.2f}" for k, v in stages.items() if v["network_seconds"]))
-    record(name, overrides=list(overrides), wall_s=m["total_seconds"], network_s=total,
-           efficiency=total / m["total_seconds"], autoencoder_evaluations=m.get("autoencoder_evaluations"),
-           stages=stages)
-    return RESULTS[name]
 
 
 def bench_auto_cost(*overrides: str) -> None:

@@ -81,6 +81,38 @@ def whole_jobs(k: int, count: int, model: str = "adm", settings=(("fp32", False)
     return rows
 
 
+def adm_throughputs(compile_: bool) -> dict:
+    """The paper's 256 px ADM (random weights) in images per second: fp32 and bf16, batch 16-64, channels_last
+    or not, and with ``compile_`` compiled at batch 32 (its compilation's seconds beside it)."""
+    from benchmarks.__main__ import paper_adm_random
+    from diffusers import DDPMScheduler
+
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32
+    ac = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
+    results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "adm256": []}
+    for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        for batch in (16, 32, 64):
+            for cl in (False, True):
+                unet = paper_adm_random().to("cuda", dtype)
+                ips = throughput(unet, ac, batch, dtype, channels_last=cl)
+                results["adm256"].append({"precision": dtype_name, "batch": batch, "channels_last": cl,
+                                          "images_per_s": round(ips, 1),
+                                          "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)})
+                print(results["adm256"][-1], flush=True)
+                del unet
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+    if compile_:
+        for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            start = time.perf_counter()
+            ips = throughput(paper_adm_random().to("cuda", dtype), ac, 32, dtype, compile_=True)
+            results["adm256"].append({"precision": dtype_name, "batch": 32, "compile": True,
+                                      "images_per_s": round(ips, 1),
+                                      "with_compilation_s": round(time.perf_counter() - start, 1)})
+            print(results["adm256"][-1], flush=True)
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=None)
@@ -102,32 +134,7 @@ def main() -> None:
             with open(f"{args.out}/gpu_whole_job.json", "w") as f:
                 f.write(text + "\n")
         return
-    from benchmarks.__main__ import paper_adm_random
-    from diffusers import DDPMScheduler
-
-    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32
-    ac = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()
-    results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "adm256": []}
-    for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        for batch in (16, 32, 64):
-            for cl in (False, True):
-                unet = paper_adm_random().to("cuda", dtype)
-                ips = throughput(unet, ac, batch, dtype, channels_last=cl)
-                results["adm256"].append({"precision": dtype_name, "batch": batch, "channels_last": cl,
-                                          "images_per_s": round(ips, 1),
-                                          "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)})
-                print(results["adm256"][-1], flush=True)
-                del unet
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-    if args.compile:
-        for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            start = time.perf_counter()
-            ips = throughput(paper_adm_random().to("cuda", dtype), ac, 32, dtype, compile_=True)
-            results["adm256"].append({"precision": dtype_name, "batch": 32, "compile": True,
-                                      "images_per_s": round(ips, 1),
-                                      "with_compilation_s": round(time.perf_counter() - start, 1)})
-            print(results["adm256"][-1], flush=True)
+    results = adm_throughputs(args.compile)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

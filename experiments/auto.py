@@ -56,27 +56,7 @@ def main(argv=None) -> None:
     for r in results:
         judge(r, grid)
         against_exhaustive(r, grid, exhaustive)
-    cols = ["target", "chosen", "target_rate", "best_fixed", "best_fixed_rate", "ratio", "memorised_pixel",
-            "memorised_feature", "diversity_pixel", "diversity_feature", "fid", "auto_seconds", "meets_goal"]
-    cost = ["target", "chosen", "exhaustive_chosen", "choice_ok", "auto_unet_evaluations", "plain_unet_evaluations",
-            "cost_ratio", "exhaustive_unet_evaluations", "exhaustive_cost_ratio", "auto_seconds", "exhaustive_seconds"]
-    publish("auto", args, results,
-            f"experiment=auto, {args.count} samples in the final run; the choice: 5 t_M x 5 candidates, successive "
-            f"halving (auto.eta = 3: 25 candidates on 4 samples, the best 9 on 11, the best 3 on 32) scored against "
-            f"16 validation references in the UNet's middle-block space. best_fixed: the highest target "
-            f"rate in {args.grid.split('experiments/')[-1]} among rows with memorised <= {GOAL_MEMORISED} and "
-            f"diversity in [{DIVERSITY[0]}, {DIVERSITY[1]}]. ratio: auto's Wilson lower bound over best_fixed's rate; "
-            f"meets_goal: ratio >= 0.9 and auto's row admissible too.\n\n"
-            + markdown(results, cols, {"best_fixed_rate": ".2f", "ratio": ".2f", "auto_seconds": ".0f"})
-            + "\n\nCost: auto's UNet evaluations (its inversion to t_M 500 and every candidate's samples) and the "
-              "plain run's of the config it chose (its inversion to that t_M and its samples), both as if alone on "
-              "an empty cache; cost_ratio = auto / plain, goal <= 5. exhaustive_*: the search this replaced (every candidate "
-              "on 32 samples, results/auto/exhaustive.csv, its own run and machine load: compare seconds loosely). "
-              "choice_ok: the same choice as the exhaustive search, or a target rate at least the lower bound of the "
-              "best fixed setting's interval (the exhaustive choice's where none is admissible).\n\n"
-            + markdown(results, cost, {"cost_ratio": ".2f", "exhaustive_cost_ratio": ".2f", "auto_seconds": ".0f",
-                                       "exhaustive_seconds": ".0f", "auto_unet_evaluations": "d",
-                                       "plain_unet_evaluations": "d", "exhaustive_unet_evaluations": "d"}),
+    publish("auto", args, results, _tables(args, results),
             lambda rows, path: bar_figure(rows, "target", ["target_rate", "best_fixed_rate", "memorised_pixel",
                                                            "diversity_pixel"], path,
                                           "experiment=auto against the best fixed setting"),
@@ -86,6 +66,31 @@ def main(argv=None) -> None:
 DIVERSITY = (0.8, GOAL_DIVERSITY[1])  # auto's goal: diversity >= 0.8 (its own collapse threshold), <= 1.3
 CANDIDATE_COLUMNS = ["candidate", "t_M", "rung", "samples", "score", "chamfer_ratio", "memorised_pixel",
                      "memorised_feature", "diversity_pixel", "diversity_feature", "unet_evaluations", "error"]
+
+
+def _tables(args, results: list[dict]) -> str:
+    """The study's two tables (the choice against the best fixed setting, and its cost) with their legends."""
+    cols = ["target", "chosen", "target_rate", "best_fixed", "best_fixed_rate", "ratio", "memorised_pixel",
+            "memorised_feature", "diversity_pixel", "diversity_feature", "fid", "auto_seconds", "meets_goal"]
+    cost = ["target", "chosen", "exhaustive_chosen", "choice_ok", "auto_unet_evaluations", "plain_unet_evaluations",
+            "cost_ratio", "exhaustive_unet_evaluations", "exhaustive_cost_ratio", "auto_seconds", "exhaustive_seconds"]
+    return (f"experiment=auto, {args.count} samples in the final run; the choice: 5 t_M x 5 candidates, successive "
+            f"halving (auto.eta = 3: 25 candidates on 4 samples, the best 9 on 11, the best 3 on 32) scored against "
+            f"16 validation references in the UNet's middle-block space. best_fixed: the highest target "
+            f"rate in {args.grid.split('experiments/')[-1]} among rows with memorised <= {GOAL_MEMORISED} and "
+            f"diversity in [{DIVERSITY[0]}, {DIVERSITY[1]}]. ratio: auto's Wilson lower bound over best_fixed's rate; "
+            f"meets_goal: ratio >= 0.9 and auto's row admissible too ('no comparison' where no fixed row is "
+            f"admissible).\n\n"
+            + markdown(results, cols, {"best_fixed_rate": ".2f", "ratio": ".2f", "auto_seconds": ".0f"})
+            + "\n\nCost: auto's UNet evaluations (its inversion to t_M 500 and every candidate's samples) and the "
+              "plain run's of the config it chose (its inversion to that t_M and its samples), both as if alone on "
+              "an empty cache; cost_ratio = auto / plain, goal <= 5. exhaustive_*: the search this replaced (every candidate "
+              "on 32 samples, results/auto/exhaustive.csv, its own run and machine load: compare seconds loosely). "
+              "choice_ok: the same choice as the exhaustive search, or a target rate at least the lower bound of the "
+              "best fixed setting's interval (the exhaustive choice's where none is admissible).\n\n"
+            + markdown(results, cost, {"cost_ratio": ".2f", "exhaustive_cost_ratio": ".2f", "auto_seconds": ".0f",
+                                       "exhaustive_seconds": ".0f", "auto_unet_evaluations": "d",
+                                       "plain_unet_evaluations": "d", "exhaustive_unet_evaluations": "d"}))
 
 
 def judge(r: dict, grid: list[dict]) -> None:

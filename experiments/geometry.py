@@ -24,7 +24,7 @@ def main(argv=None) -> None:
     p.add_argument("--bandwidths", nargs="+", type=float, default=[0.5, 1, 2, 3, 5, 8])
     args = p.parse_args(argv)
     from unseen import ddim
-    from unseen.geometry import CRITERIA, criteria, geometry_targets, optimize_into_band, random_subsets, within_band
+    from unseen.geometry import criteria, geometry_targets, optimize_into_band, random_subsets, within_band
     from unseen.prior import draw, fit_prior
     from unseen.sources import batch_generator
 
@@ -56,6 +56,15 @@ def main(argv=None) -> None:
                 populations[f"{kind} kept (reject bw 1)"] = {c: v[ok] for c, v in vals.items()}
             moved = optimize_into_band(z[:256], refs, subsets[:256], targets, 1.0)
             populations[f"{kind} optimised (bw 1)"] = criteria(moved, refs, subsets[:256])
+    summary, text = _tables(args, populations, acceptance)
+    publish("geometry", args, summary, text, lambda rows, path: _figure(populations, targets, acceptance, path),
+            {"acceptance.csv": acceptance})
+
+
+def _tables(args, populations: dict, acceptance: list[dict]) -> tuple[list[dict], str]:
+    """Each population's criteria (mean, std) and rejection's acceptance by bandwidth, as rows and markdown."""
+    from unseen.geometry import CRITERIA
+
     summary = [{"population": name, "count": len(v["distance"]),
                 **{f"{c}_mean": float(v[c].mean()) for c in CRITERIA}, **{f"{c}_std": float(v[c].std()) for c in CRITERIA}}
                for name, v in populations.items()]
@@ -63,12 +72,11 @@ def main(argv=None) -> None:
     acc_cols = ["prior"] + [f"bw {b:g}" for b in args.bandwidths]
     acc_rows = [{"prior": k, **{f"bw {a['bandwidth']:g}": a["acceptance"] for a in acceptance if a["prior"] == k}}
                 for k in dict.fromkeys(a["prior"] for a in acceptance)]
-    text = (f"{args.target} at t_M {args.t_m}, K = 64, each population scored "
-            f"against random subsets of 10 references.\n\n" + markdown(summary, cols, {c: ".2f" for c in cols[2:]})
-            + f"\nAcceptance of rejection ({args.draws} draws) against the bandwidth:\n\n"
-            + markdown(acc_rows, acc_cols, {c: ".3f" for c in acc_cols[1:]}))
-    publish("geometry", args, summary, text, lambda rows, path: _figure(populations, targets, acceptance, path),
-            {"acceptance.csv": acceptance})
+    return summary, (f"{args.target} at t_M {args.t_m}, K = 64, each population scored "
+                     f"against random subsets of 10 references.\n\n"
+                     + markdown(summary, cols, {c: ".2f" for c in cols[2:]})
+                     + f"\nAcceptance of rejection ({args.draws} draws) against the bandwidth:\n\n"
+                     + markdown(acc_rows, acc_cols, {c: ".3f" for c in acc_cols[1:]}))
 
 
 def _figure(populations, targets, acceptance, path) -> None:

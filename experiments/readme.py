@@ -131,26 +131,14 @@ def span(rows: list[dict], key: str, spec: str = ".1f") -> str:
 
 
 def studies_block() -> str:
+    return "\n".join([_varied_domains(), _default_prior(), _auto_bullet(), _optimize_bullet(), _grain_bullet()])
+
+
+def _varied_domains() -> str:
     sym = "mixture+sym bw0.5 t200"
     sq, le, st = (row("priors", target=t, setting=sym) for t in ("squares", "letters", "stripes"))
     sq0 = row("priors", target="squares", setting="mixture+sym bw0 t200")
-    default = row("priors", target="smileys", setting="mixture bw1 t300")
-    residual = row("priors", target="smileys", setting="residual t300")
-    auto = rows("auto")
-    opt_none = row("optimize", target="smileys", prior="scalar", mode="none")
-    opt = row("optimize", target="smileys", prior="scalar", mode="optimize bw 1")
-    opt_reject = row("optimize", target="smileys", prior="scalar", mode="reject bw 1")
-    from auto import judge  # the goal as the auto study judges it now, from the committed rows
-
-    grid = rows("priors")
-    for r in auto:
-        judge(r, grid)
-    met = [r["target"] for r in auto if r["meets_goal"] is True]
-    unjudged = [r["target"] for r in auto if r["meets_goal"] == "no comparison"]
-    grain = {t: {fix: row("grain", target=t, fix=fix)
-                 for fix in ("mixture bw 1 (default)", "pca kernel bw 0.5", "match_noise bw 1", "collage t200")}
-             for t in ("smileys", "crosses")}
-    return "\n".join([
+    return (
         f"- **Varied domains work with the `mixture` prior and declared symmetries** (`priors.csv`): "
         f"`prior.bandwidth=0.5 prior.symmetries=[shift,hflip,hue] mixing.t_M=200` gives squares {rate(sq)}, "
         f"letters {rate(le)}, stripes {rate(st)}, with {pct(max(float(r['memorised_pixel']) for r in (sq, le, st)))} "
@@ -159,11 +147,28 @@ def studies_block() -> str:
         f"interval, squares meet the 0.9 goal only at bandwidth 0 ({rate(sq0)}); stripes miss it on feature "
         f"diversity ({f(st, 'diversity_feature')}). Each sample is a reference moved, mirrored and recoloured in "
         f"latent space, then denoised: new positions, orientations and colours, not new shapes (the UNet's "
-        f"shift-blind features call {pct(sq['memorised_unet'])} of these squares copies).",
+        f"shift-blind features call {pct(sq['memorised_unet'])} of these squares copies).")
+
+
+def _default_prior() -> str:
+    default = row("priors", target="smileys", setting="mixture bw1 t300")
+    residual = row("priors", target="smileys", setting="residual t300")
+    return (
         f"- **The default prior is `mixture` (bandwidth 1)**: smileys {rate(default)} with no copies and pixel "
         f"diversity {f(default, 'diversity_pixel')}, where `residual` gave {rate(residual)} with diversity "
         f"{f(residual, 'diversity_pixel')}; but its feature diversity is {f(default, 'diversity_feature')} at "
-        f"precision {f(default, 'precision')}: past the goal's upper bound.",
+        f"precision {f(default, 'precision')}: past the goal's upper bound.")
+
+
+def _auto_bullet() -> str:
+    from auto import judge  # the goal as the auto study judges it now, from the committed rows
+
+    auto, grid = rows("auto"), rows("priors")
+    for r in auto:
+        judge(r, grid)
+    met = [r["target"] for r in auto if r["meets_goal"] is True]
+    unjudged = [r["target"] for r in auto if r["meets_goal"] == "no comparison"]
+    return (
         f"- **`experiment=auto`** chooses t_M and the source from the references alone (`auto.csv`): judged on its "
         f"Wilson lower bound against the best admissible fixed setting, it meets the goal on "
         f"{', '.join(met) if met else 'no target'} of {len(auto)} targets"
@@ -176,10 +181,24 @@ def studies_block() -> str:
         f"target on 2 CPU cores. It keeps the exhaustive choice on "
         f"{sum(r['chosen'] == r['exhaustive_chosen'] for r in auto)} of {len(auto)} targets; "
         f"{sum(str(r['choice_ok']) == 'True' for r in auto)} of {len(auto)} choices are the same or reach the lower "
-        f"bound of the best fixed setting's interval.",
+        f"bound of the best fixed setting's interval.")
+
+
+def _optimize_bullet() -> str:
+    opt_none = row("optimize", target="smileys", prior="scalar", mode="none")
+    opt = row("optimize", target="smileys", prior="scalar", mode="optimize bw 1")
+    opt_reject = row("optimize", target="smileys", prior="scalar", mode="reject bw 1")
+    return (
         f"- **`geometry=optimize`** accepts every draw where rejection accepts {f(opt_reject, 'acceptance', '.0%') if opt_reject.get('acceptance') else 'none'} "
         f"(`scalar` prior, bandwidth 1; `optimize.csv`), but the moved draws lose the domain (smileys "
-        f"{f(opt_none, 'target_rate')} -> {f(opt, 'target_rate')}): the geometric band is not the domain.",
+        f"{f(opt_none, 'target_rate')} -> {f(opt, 'target_rate')}): the geometric band is not the domain.")
+
+
+def _grain_bullet() -> str:
+    grain = {t: {fix: row("grain", target=t, fix=fix)
+                 for fix in ("mixture bw 1 (default)", "pca kernel bw 0.5", "match_noise bw 1", "collage t200")}
+             for t in ("smileys", "crosses")}
+    return (
         f"- **Grain** (`grain.csv`): the default's samples carry {f(grain['smileys']['mixture bw 1 (default)'], 'grain')} "
         f"(smileys) and {f(grain['crosses']['mixture bw 1 (default)'], 'grain')} (crosses) times the real images' "
         f"high-frequency energy, from the mixture's isotropic bandwidth; moving references along their principal "
@@ -205,7 +224,7 @@ def studies_block() -> str:
         f"{f(grain['crosses']['collage t200'], 'diversity_feature')}, FID "
         f"{f(grain['crosses']['collage t200'], 'fid', '.0f')}; LOOKED at: clean crosses, about one in five with a "
         f"bent or doubled arm where two references' crosses meet) and misses feature diversity on smileys "
-        f"({f(grain['smileys']['collage t200'], 'diversity_feature')}: two smileys' features in one face)."])
+        f"({f(grain['smileys']['collage t200'], 'diversity_feature')}: two smileys' features in one face).")
 
 
 def _emoji_verdict(r: dict) -> str:
@@ -292,7 +311,7 @@ def front_block() -> str:
             f"{pct(d['interval_95'][1])}], and {pct(r['fraction'])} of the samples count as redraws of a reference "
             f"[{pct(r['interval_95'][0])}-{pct(r['interval_95'][1])}] against {pct(r['held_out_fraction'])} of "
             f"held-out real faces; it misses " + (" and ".join(missed) if missed else "no goal") + " (its summary "
-            f"says so).")
+            "says so).")
 
 
 BLOCKS = {"front": front_block, "default": default_block, "tiny_world": tiny_world_block, "studies": studies_block, "emoji": emoji_block,
