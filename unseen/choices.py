@@ -38,7 +38,7 @@ def settle(cfg: DictConfig, overrides: list[str], say: bool = False) -> DictConf
         _settle_auto(cfg, set(keys))
         _settle_folder(cfg, set(keys), say)
     if say:
-        _warn_unused_prior(cfg, keys)
+        _warn_unused_prior(cfg, overrides)
     if say and cfg.auto.note:
         replaced = cfg.auto.enabled and "auto.enabled" in keys
         (log.warning if replaced else log.info)("%s", cfg.auto.note)
@@ -137,9 +137,10 @@ def _renamed(name: str, before: list[str], after: list[str]) -> str:
 PRIOR_SOURCES = ("prior", "paper")  # the sources that fit and draw from the prior
 
 
-def _warn_unused_prior(cfg: DictConfig, keys: list[str]) -> None:
-    """prior.* values the user set that no source of this run draws from: said, not silently dropped."""
-    mine = [k for k in keys if k.startswith("prior.")]
+def _warn_unused_prior(cfg: DictConfig, overrides: list[str]) -> None:
+    """The user's prior overrides (prior=..., prior.*=...) that no source of this run draws from: said, not
+    silently dropped."""
+    mine = [str(o) for o in overrides if str(o).lstrip("+~").split("=", 1)[0].split(".", 1)[0] == "prior"]
     if not mine:
         return
     sources = {cfg.sampler.source}
@@ -148,7 +149,7 @@ def _warn_unused_prior(cfg: DictConfig, keys: list[str]) -> None:
                    for v in cfg.auto.candidates.values()}
     if not sources & set(PRIOR_SOURCES):
         log.warning("%s has no effect: sampler.source=%s draws no prior; sampler=prior draws from it",
-                    ", ".join(f"{k}={_value(cfg, k)}" for k in mine), "/".join(sorted(sources)))
+                    " ".join(mine), "/".join(sorted(sources)))
 
 
 def _apply(cfg: DictConfig, overrides: list[str]) -> None:
