@@ -35,8 +35,8 @@ def settle(cfg: DictConfig, overrides: list[str], say: bool = False) -> DictConf
     keys = user_keys(overrides)
     with open_dict(cfg):
         cfg.user_set = keys
+        _settle_folder(cfg, set(keys), say)  # first: the K it may lower bounds what the default collage joins
         _settle_auto(cfg, set(keys))
-        _settle_folder(cfg, set(keys), say)
     if say:
         _warn_unused_prior(cfg, overrides)
     if say and cfg.auto.note:
