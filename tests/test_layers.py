@@ -141,3 +141,16 @@ def test_only_the_entry_points_and_the_cli_tests_import_the_cli():
     bad = [f"{f.relative_to(ROOT)}:{line}" for f in files if f not in allowed
            for line, name in imports(f) if name == "unseen.cli" or name.startswith("unseen.cli.")]
     assert bad == []
+
+
+def test_modules_share_public_names_only():
+    """A helper one module lends another is public (no leading underscore): the worlds and the layers share what
+    they promise to keep, not each other's internals."""
+    bad = []
+    for d in ("unseen", "experiments", "benchmarks", "scripts"):
+        for f in sorted((ROOT / d).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("unseen"):
+                    bad += [f"{f.relative_to(ROOT)}:{node.lineno} {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    assert bad == []

@@ -112,7 +112,7 @@ def held_out_accuracy(model: DomainClassifier, per_class: int = 500, seed: int =
             for c, name in enumerate(model.classes)}
 
 
-def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     # Samples of a diffusion model are a little noisy and soft; seeing such images in training
     # keeps the verdicts on generated images as reliable as on rendered ones.
     n = images.shape[0]
@@ -133,7 +133,7 @@ def train(args: argparse.Namespace) -> None:
     tick, losses = time.time(), []
     for step in range(args.steps):
         images, labels = labelled_batch(model.classes, step, per_class, TRAIN_SEED)
-        loss = nn.functional.cross_entropy(model(_augment(images, generator)), labels)
+        loss = nn.functional.cross_entropy(model(augment(images, generator)), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

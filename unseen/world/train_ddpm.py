@@ -75,7 +75,7 @@ def batch(domain: str, k: int, size: int, seed: int) -> torch.Tensor:
     return to_tensor(np.stack([render(domain, k * size + i, seed) for i in range(size)]))
 
 
-def _atomic_save(obj, path: Path) -> None:
+def atomic_save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -109,7 +109,7 @@ def train(args: argparse.Namespace, data=None, unet_factory=None) -> None:
              args.steps, args.batch)
 
     def checkpoint() -> None:
-        _atomic_save({"unet": unet.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
+        atomic_save({"unet": unet.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
                       "rng": torch.get_rng_state(), "step": step, "losses": losses}, ckpt_path)
         shadow = unet_factory()
         ema.copy_to(shadow.parameters())

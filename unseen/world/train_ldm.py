@@ -29,7 +29,7 @@ from diffusers import AutoencoderKL, UNet2DModel
 
 from unseen.world import assets
 from unseen.world.domains import DOMAINS
-from unseen.world.train_ddpm import _atomic_save, batch, learning_rate, start_run, train
+from unseen.world.train_ddpm import atomic_save, batch, learning_rate, start_run, train
 
 log = logging.getLogger("unseen.train_ldm")
 
@@ -91,7 +91,7 @@ def train_vae(args: argparse.Namespace) -> AutoencoderKL:
                      np.mean(losses[-args.log_every:]), args.log_every / (time.time() - tick))
             tick = time.time()
         if step % args.ckpt_every == 0 or step == args.vae_steps:
-            _atomic_save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt_path)
+            atomic_save({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step}, ckpt_path)
     return vae.eval().requires_grad_(False)
 
 

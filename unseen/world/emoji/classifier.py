@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from unseen.images import to_tensor
-from unseen.world.classifier import DomainClassifier, _augment, export, load_classifier, save_classifier
+from unseen.world.classifier import DomainClassifier, augment, export, load_classifier, save_classifier
 from unseen.world.emoji import assets, data
 
 log = logging.getLogger("unseen.emoji.classifier")
@@ -103,7 +103,7 @@ def train(args: argparse.Namespace) -> None:
         idx = torch.tensor(np.concatenate([rng.choice(c, per_class) for c in by_class]))
         x = images[idx]
         x = torch.where(torch.rand(len(x), 1, 1, 1, generator=generator) < 0.5, x.flip(-1), x)
-        x = _augment(shift(x, generator), generator)
+        x = augment(shift(x, generator), generator)
         loss = nn.functional.cross_entropy(model(x), labels[idx], label_smoothing=0.05)
         opt.zero_grad(set_to_none=True)
         loss.backward()
