@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -211,13 +210,15 @@ def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> dict:
     """A job (the default one unless ``overrides``; a fresh cache) against the network work it does: per stage, the
     seconds spent inside the denoiser's calls (every DDIM step's, through ``NoisePredictor``), the UNet's
     middle-block feature passes (memorisation, ``eval=unet``, auto's score) and, for a latent model, the
-    autoencoder's encode and decode, over the stage's wall time (on a GPU: synchronised), timed in the run itself so
+    autoencoder's encode and decode (the public hook ``unseen.timing``), over the stage's wall time (on a GPU:
+    synchronised), timed in the run itself so
     that the machine's drift between two measurements cannot enter the ratio. 1 = the networks are the only cost;
     the rest is the pipeline's own work (loading, drawing, scoring, writing)."""
     import tempfile
 
-    spent: dict[str, float] = {}
-    with _network_timer(spent), tempfile.TemporaryDirectory() as tmp:
+    from unseen import timing
+
+    with timing.record() as spent, tempfile.TemporaryDirectory() as tmp:
         m = unseen.run("logger=none", "progress=false", f"cache_dir={tmp}/cache", *overrides,
                        output_dir=f"{tmp}/run").metrics
     stages = {k: {"seconds": sec, "unet_evaluations": m["unet_evaluations"].get(k, 0),
@@ -232,56 +233,6 @@ def bench_whole_job(*overrides: str, name: str = "whole_job_default") -> dict:
            efficiency=total / m["total_seconds"], autoencoder_evaluations=m.get("autoencoder_evaluations"),
            stages=stages)
     return RESULTS[name]
-
-
-@contextmanager
-def _network_timer(spent: dict[str, float]):
-    """Seconds inside the networks' calls, by the stage they fall in, added to ``spent`` while the block runs."""
-    from diffusers import AutoencoderKL
-
-    from unseen import ddim
-    from unseen import stages as st
-    from unseen.evaluate import MidBlockFeatures
-
-    current = ["(between stages)"]
-    # The calls into the networks, where they leave our code: a torch.compile'd UNet's own forward runs inside
-    # the compiled graph, where a timer would break it into pieces and recompile it at every stage.
-    patched = [(ddim.NoisePredictor, "_eps"), (MidBlockFeatures, "forward"), (AutoencoderKL, "encode"),
-               (AutoencoderKL, "decode")]
-    originals = {(cls, attr): getattr(cls, attr) for cls, attr in patched}
-    stage = st.Stages.stage
-    # on a GPU a forward returns before its kernels finish: wait for them on both sides
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-
-    def timing(fn):
-        def timed(self, *args, **kwargs):
-            sync()
-            start = time.perf_counter()
-            try:
-                return fn(self, *args, **kwargs)
-            finally:
-                sync()
-                spent[current[0]] = spent.get(current[0], 0.0) + time.perf_counter() - start
-        return timed
-
-    @contextmanager
-    def named(self, stage_name, predictor=None):
-        before, current[0] = current[0], stage_name
-        try:
-            with stage(self, stage_name, predictor):
-                yield
-        finally:
-            current[0] = before
-
-    for (cls, attr), fn in originals.items():
-        setattr(cls, attr, timing(fn))
-    st.Stages.stage = named
-    try:
-        yield
-    finally:
-        for (cls, attr), fn in originals.items():
-            setattr(cls, attr, fn)
-        st.Stages.stage = stage
 
 
 def bench_auto_cost(*overrides: str) -> None:

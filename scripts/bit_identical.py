@@ -2,8 +2,8 @@
 
 Runs a fixed list of small configs (the default job, every source, the priors, geometry, stochastic DDIM, a coarser
 generation grid, experiment=auto, the latent model, the emoji world on a made package) and records, for each, a
-digest of what it wrote: every tensor of latents.safetensors, every sample PNG's bytes, and metrics.json less
-timings, provenance and paths. Record once before a restructure, check after:
+digest of what it wrote: every tensor of latents.safetensors, every sample PNG's bytes, and every value of
+metrics.json less timings, provenance and places (floats to 1e-9 relative: see ``_same``). Record once before a restructure, check after:
 
     python scripts/bit_identical.py --record scripts/bit_identical.json     # before
     python scripts/bit_identical.py --check scripts/bit_identical.json      # after: names each config that moved
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -75,7 +76,42 @@ def digest(folder: Path) -> dict:
         h.update(png.read_bytes())
     out["samples"] = h.hexdigest()
     metrics = _clean(json.loads((folder / "metrics.json").read_text()))
-    out["metrics"] = hashlib.sha256(json.dumps(metrics, sort_keys=True).encode()).hexdigest()
+    out["metrics"] = dict(_leaves(metrics))
+    return out
+
+
+def _leaves(value, prefix: str = ""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{prefix}{k}.")
+    elif isinstance(value, list) and len(value) <= 64:
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{prefix}{i}.")
+    elif isinstance(value, list):  # long lists (per-cluster values): one hash
+        yield prefix.rstrip("."), hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+    else:
+        yield prefix.rstrip("."), value
+
+
+def _same(a, b) -> bool:
+    """Equal, floats to 1e-9 relative: the scores' large reductions (FID's covariances through BLAS) may change
+    their last bits with the threads a loaded machine gives them, where latents and samples do not."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def moved(want: dict, got: dict) -> list[str]:
+    """Each config, and what of it, that differs from the recorded digests."""
+    out = []
+    for name, g in got.items():
+        w = want.get(name, {})
+        parts = [p for p in g if p != "metrics" and w.get(p) != g[p]]
+        old, new = w.get("metrics", {}), g["metrics"]
+        fields = sorted(k for k in set(old) | set(new) if not _same(old.get(k), new.get(k)))
+        out += [f"{name}: {p}" for p in parts]
+        if fields:
+            out.append(f"{name}: metrics ({', '.join(fields[:6])}{', ...' if len(fields) > 6 else ''})")
     return out
 
 
@@ -109,9 +145,9 @@ def main(argv=None) -> int:
         print(f"recorded {len(got)} configs in {args.record}")
         return 0
     want = json.loads(args.check.read_text())
-    moved = [f"{name}: {part}" for name in got for part in got[name] if want.get(name, {}).get(part) != got[name][part]]
-    print("bit-identical: " + ("yes, every config" if not moved else "NO\n  " + "\n  ".join(moved)))
-    return 1 if moved else 0
+    changed = moved(want, got)
+    print("bit-identical: " + ("yes, every config" if not changed else "NO\n  " + "\n  ".join(changed)))
+    return 1 if changed else 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from unseen import timing
+
 
 @dataclass
 class Pixels:
@@ -46,6 +48,7 @@ class Autoencoder:
     def device(self) -> torch.device:
         return next(self.vae.parameters()).device
 
+    @timing.network
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         out = []
@@ -56,6 +59,7 @@ class Autoencoder:
             self.encoder_evaluations += len(chunk)
         return torch.cat(out).contiguous()
 
+    @timing.network
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         out = []

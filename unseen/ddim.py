@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from unseen import timing
 from unseen.errors import NonFiniteError, UserError
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
@@ -163,6 +164,7 @@ class NoisePredictor:
         finally:
             self.guidance = before
 
+    @timing.network
     def _eps(self, chunk: torch.Tensor, steps: torch.Tensor, which: str) -> torch.Tensor:
         kwargs = ({} if self.conditioning is None else
                   self.conditioning.kwargs(which, len(chunk), self.device, self.model_dtype))

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from unseen import redraw, registry
+from unseen import redraw, registry, timing
 from unseen.data import batches
 from unseen.errors import UserError
 from unseen.intervals import wilson_interval  # noqa: F401 - callers read it from here too
@@ -123,6 +123,7 @@ class MidBlockFeatures(nn.Module):
         self.pool = pool  # mean | mean_std (the spread over space too: tells shapes apart better, twice the size)
         self.space, self.conditioning = space, conditioning
 
+    @timing.network
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         captured = {}
         if self.space is not None:

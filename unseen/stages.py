@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from unseen import ddim, fewshot, goals
+from unseen import ddim, fewshot, goals, timing
 from unseen import evaluate as ev
 from unseen.autoencoder import Autoencoder, Pixels, round_trip_psnr
 from unseen.cache import invert_run
@@ -45,7 +45,8 @@ class Stages:
     @contextmanager
     def stage(self, name: str, predictor: ddim.NoisePredictor | None = None):
         start, evals = time.perf_counter(), predictor.evaluations if predictor else 0
-        yield
+        with timing.stage(name):
+            yield
         self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
         if predictor is not None:
             self.unet_evaluations[name] = self.unet_evaluations.get(name, 0) + predictor.evaluations - evals
