@@ -154,3 +154,16 @@ def test_modules_share_public_names_only():
                     bad += [f"{f.relative_to(ROOT)}:{node.lineno} {node.module}.{a.name}" for a in node.names
                             if a.name.startswith("_") and not a.name.startswith("__")]
     assert bad == []
+
+
+# The run's layer reads the composed config; everything else (the method, the models, evaluation, the worlds) is
+# told by typed specs (unseen.specs) and tensors. auto and stages still take the config (issue 27 continues).
+READS_THE_CONFIG = {"api", "cli", "config", "checks", "choices", "pipeline", "output", "tracking", "sweep", "stages",
+                    "auto"}
+
+
+def test_only_the_run_layer_imports_omegaconf():
+    bad = [f"{f.relative_to(ROOT)}:{line}" for f in sorted(PACKAGE.rglob("*.py"))
+           if not (f.parent == PACKAGE and f.stem in READS_THE_CONFIG)
+           for line, name in imports(f) if name.split(".")[0] == "omegaconf"]
+    assert bad == []

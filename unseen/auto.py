@@ -40,7 +40,7 @@ from omegaconf import DictConfig
 from unseen import ddim, redraw
 from unseen.autoencoder import Pixels
 from unseen.cache import invert_run
-from unseen.config import with_overrides
+from unseen.config import draw_spec, with_overrides
 from unseen.errors import UserError, check_float
 from unseen.evaluate import FeatureNetwork, MidBlockFeatures, mean_pairwise_distance, memorisation, nearest_distances
 from unseen.sources import DrawContext, source
@@ -241,7 +241,7 @@ class _Candidate:
         self.row: dict = {"candidate": name, "t_M": t, "score": float("inf")}
         self.error, src, drawn = None, source(cand.sampler.source), []
         try:
-            ctx = DrawContext(cand, ref.fit_x0, z_fit, predictor.alpha_bar(t))
+            ctx = DrawContext(draw_spec(cand), ref.fit_x0, z_fit, predictor.alpha_bar(t))
             found = src.draw(ctx, cand.auto.count, drawn.append)
         except UserError as err:  # e.g. too few fitting references for a pca prior: not a candidate here
             self.error = self.row["error"] = str(err)

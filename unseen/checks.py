@@ -26,6 +26,10 @@ def validate(cfg: DictConfig) -> None:
     if cfg.logger.name not in ("none", "wandb") or cfg.logger.mode not in ("offline", "online", "disabled"):
         raise UserError(f"logger.name must be none or wandb and logger.mode offline, online or disabled, got "
                         f"{cfg.logger.name!r} and {cfg.logger.mode!r}")
+    if OmegaConf.is_missing(cfg.model, "checkpoint"):  # a model group that needs a file names where it is published
+        mc = cfg.model
+        raise UserError(f"model={mc.name} loads a checkpoint file: set model.checkpoint=/path/to/it "
+                        f"({mc.published or 'see the model config for where it is published'})")
     models.check(cfg.model)
     ddim.check_mixing(cfg.mixing)
     prior.check(cfg.prior)

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
-from omegaconf import OmegaConf
 
 from unseen import registry
 from unseen.autoencoder import Autoencoder, Pixels
@@ -199,10 +198,7 @@ def check_timesteps(mc, t_M: int) -> None:
 
 
 def check(mc) -> None:
-    """The ``model`` group's values and files (no weights are read)."""
-    if OmegaConf.is_missing(mc, "checkpoint"):
-        raise UserError(f"model={mc.name} loads a checkpoint file: set model.checkpoint=/path/to/it "
-                        f"({mc.published or 'see the model config for where it is published'})")
+    """The ``model`` group's values and files (no weights are read; a missing checkpoint is the config's to say)."""
     if (mc.source is None) == (mc.checkpoint is None):
         raise UserError("set exactly one of model.source (a diffusers folder, hub id or builtin:NAME) and "
                         "model.checkpoint (a raw checkpoint file)")

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from unseen import ddim
 from unseen import stages as st
+from unseen.config import draw_spec
 from unseen.auto import choose_config, cost as auto_cost, plan as auto_plan
 from unseen.autoencoder import Autoencoder
 from unseen.checks import preflight
@@ -91,7 +92,7 @@ def _run(cfg: DictConfig, staging: Path, dist: Dist) -> tuple[dict, dict]:
                        0 if dist.main else mine.start)
     sink = drawn.append if dist.main else st.RangeSink(drawn, mine.start, mine.stop)
     alpha = job.loaded.predictor.alpha_bar(cfg.mixing.t_M).cpu()
-    ctx = DrawContext(cfg, job.x0, ref_latents if src.inverts else None, alpha, job.stages.stage)
+    ctx = DrawContext(draw_spec(cfg), job.x0, ref_latents if src.inverts else None, alpha, job.stages.stage)
     found: Drawn = src.draw(ctx, cfg.sampler.count, sink)
     metrics.update(found.metrics)
     grid = src.grid(job.grids.generation, job.loaded.predictor.num_train_timesteps)

@@ -29,6 +29,7 @@ from unseen.errors import GeometryRejectError, UserError, check_float
 from unseen.geometry import CRITERIA, GeometryTargets, criteria, geometry_targets, optimize_into_band, \
     random_subsets, within_band
 from unseen.prior import GaussianPrior, check_references, draw, fit_prior, signal_scale
+from unseen.specs import DrawSpec
 
 DRAW_CHUNK = 256  # latents made at once by the replay / slerp / id / sdedit sources
 
@@ -249,7 +250,7 @@ def noise_latents(count: int, dim: int, seed: int = 0, chunk: int | None = None)
 class DrawContext:
     """What a source may need. ``ref_latents`` is None for sources that need no inversion (``inverts`` False)."""
 
-    cfg: Any  # the run's config: sampler, prior, geometry, seed
+    spec: DrawSpec  # the run's seed and its sampler, prior and geometry settings (config.draw_spec)
     refs: torch.Tensor  # (K, C, H, W) reference images
     ref_latents: torch.Tensor | None  # (K, C, H, W) at t_M
     alpha_bar_t_M: float | torch.Tensor = 1.0  # the schedule at t_M (sdedit noises forward to it)
@@ -303,7 +304,7 @@ class Chunked(Source):
 
 class Slerp(Chunked):
     def chunks(self, ctx, count):
-        return slerp_latents(ctx.ref_latents, count, ctx.cfg.seed, chunk=DRAW_CHUNK)
+        return slerp_latents(ctx.ref_latents, count, ctx.spec.seed, chunk=DRAW_CHUNK)
 
 
 class Collage(Chunked):
@@ -311,8 +312,8 @@ class Collage(Chunked):
     references' parts (one face's eyes, another's mouth), which denoising from t_M harmonises into one image."""
 
     def chunks(self, ctx, count):
-        s = ctx.cfg.sampler
-        return collage_latents(ctx.ref_latents, count, s.collage_cells, ctx.cfg.seed, chunk=DRAW_CHUNK,
+        s = ctx.spec.sampler
+        return collage_latents(ctx.ref_latents, count, s.collage_cells, ctx.spec.seed, chunk=DRAW_CHUNK,
                                parts=s.collage_parts)
 
 
@@ -320,7 +321,7 @@ class Hybrid(Chunked):
     """The low frequencies of one reference's latent with the high frequencies of another's (``hybrid_latents``)."""
 
     def chunks(self, ctx, count):
-        return hybrid_latents(ctx.ref_latents, count, ctx.cfg.sampler.hybrid_sigma, ctx.cfg.seed, chunk=DRAW_CHUNK)
+        return hybrid_latents(ctx.ref_latents, count, ctx.spec.sampler.hybrid_sigma, ctx.spec.seed, chunk=DRAW_CHUNK)
 
 
 class OwnPrior(Chunked):
@@ -329,7 +330,7 @@ class OwnPrior(Chunked):
     inverts = mixes = False
 
     def chunks(self, ctx, count):
-        return noise_latents(count, ctx.refs[0].numel(), ctx.cfg.seed, chunk=DRAW_CHUNK)
+        return noise_latents(count, ctx.refs[0].numel(), ctx.spec.seed, chunk=DRAW_CHUNK)
 
     def grid(self, generation_grid, num_train_timesteps):
         return ddim.time_grid(num_train_timesteps - 1, len(generation_grid) - 1)
@@ -342,7 +343,7 @@ class SDEdit(Source):
 
     def draw(self, ctx, count, sink):
         ab = torch.as_tensor(ctx.alpha_bar_t_M, dtype=torch.float64).cpu()
-        g = batch_generator(ctx.cfg.seed, "sdedit", 0)
+        g = batch_generator(ctx.spec.seed, "sdedit", 0)
         for i in range(0, count, DRAW_CHUNK):
             x0 = replay_latents(ctx.refs, min(DRAW_CHUNK, count - i), start=i)
             sink((ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, generator=g, dtype=torch.float64)).float())
@@ -358,10 +359,10 @@ class Fitted:
     subset_size: int
 
 
-def fit(cfg, ref_latents: torch.Tensor, stage=lambda name: nullcontext()) -> Fitted:
+def fit(spec: DrawSpec, ref_latents: torch.Tensor, stage=lambda name: nullcontext()) -> Fitted:
     """``fit_prior`` on the latents, and the geometry targets (leave-one-out) where the mode or diagnostics use
     them."""
-    p, g = cfg.prior, cfg.geometry
+    p, g = spec.prior, spec.geometry
     with stage("fit_prior"):
         try:
             prior = fit_prior(ref_latents, p.variance, p.components, p.floor, p.truncate, p.bandwidth,
@@ -375,18 +376,18 @@ def fit(cfg, ref_latents: torch.Tensor, stage=lambda name: nullcontext()) -> Fit
         targets = None
         if filtering or m >= 2:
             try:
-                targets = geometry_targets(ref_latents, m, batch_generator(cfg.seed, "geometry", 0))
+                targets = geometry_targets(ref_latents, m, batch_generator(spec.seed, "geometry", 0))
             except ValueError as err:
                 raise UserError(str(err)) from err
     return Fitted(prior, targets, m)
 
 
-def select(cfg, fitted: Fitted, ref_latents: torch.Tensor, count: int, sink, propose=None) -> Selection:
+def select(spec: DrawSpec, fitted: Fitted, ref_latents: torch.Tensor, count: int, sink, propose=None) -> Selection:
     """Draws of the fitted prior (or ``propose``'s candidates), kept by the geometry band of ``geometry.mode``."""
-    g = cfg.geometry
+    g = spec.geometry
     return select_prior_draws(fitted.prior, ref_latents, fitted.targets, count, mode=g.mode, bandwidth=g.bandwidth,
                               enabled=tuple(g.criteria), subset_size=fitted.subset_size,
-                              candidate_batch=g.candidate_batch, max_candidates=g.max_candidates, seed=cfg.seed,
+                              candidate_batch=g.candidate_batch, max_candidates=g.max_candidates, seed=spec.seed,
                               sink=sink, optimize=dict(steps=g.steps, step_size=g.step_size, margin=g.margin),
                               propose=propose)
 
@@ -399,16 +400,16 @@ class Prior(Source):
         self.paper = paper
 
     def draw(self, ctx, count, sink):
-        fitted = fit(ctx.cfg, ctx.ref_latents, ctx.stage)
+        fitted = fit(ctx.spec, ctx.ref_latents, ctx.stage)
         with ctx.stage("geometry"):
-            propose = paper_candidates(fitted.prior, ctx.ref_latents, ctx.cfg.sampler.paper_points) if self.paper \
+            propose = paper_candidates(fitted.prior, ctx.ref_latents, ctx.spec.sampler.paper_points) if self.paper \
                 else None
-            selection = select(ctx.cfg, fitted, ctx.ref_latents, count, sink, propose)
+            selection = select(ctx.spec, fitted, ctx.ref_latents, count, sink, propose)
         targets = fitted.targets
-        return Drawn({"prior": fitted.prior.stats(), "geometry": geometry_section(ctx.cfg.geometry, targets, selection)},
+        return Drawn({"prior": fitted.prior.stats(), "geometry": geometry_section(ctx.spec.geometry, targets, selection)},
                      {"reference": targets.reference_values if targets else {}, "draws": selection.values,
                       "accepted": selection.accepted_values},
-                     signal_scale(fitted.prior) if ctx.cfg.sampler.match_noise else 1.0)
+                     signal_scale(fitted.prior) if ctx.spec.sampler.match_noise else 1.0)
 
 
 def geometry_section(g, targets: GeometryTargets | None, selection: Selection) -> dict:
