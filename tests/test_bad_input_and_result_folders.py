@@ -1,6 +1,6 @@
-"""Reliability, round 3 (issue 16): every case a probe of the command line found, each failing on the code
-before it and passing now. Bad input ends in one line, exit 2, before any work and before any folder exists;
-runs never share or mix a result folder; nothing a run wrote is read back as input."""
+"""Bad input ends in one line, exit 2, before any work and before any folder exists; runs never share or mix a
+result folder; nothing a run wrote is read back as input; a full disk, a broken cache point or Ctrl-C is one line.
+(Each case was found by probing the command line and failed on the code before its fix.)"""
 
 import errno
 import json
