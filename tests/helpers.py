@@ -41,3 +41,15 @@ def run(cfg, **kwargs) -> dict:
     from unseen.api import run_config
 
     return run_config(cfg, **kwargs).metrics
+
+
+def random_images(folder, n: int, size: int = 32, start: int = 0):
+    """``n`` PNGs of uniform noise (img<start>.png ...) in ``folder``, made if needed; returns the folder."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(start)
+    for i in range(start, start + n):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img{i:03d}.png")
+    return folder

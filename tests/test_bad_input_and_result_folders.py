@@ -9,22 +9,13 @@ import os
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import make_cfg, run
+from tests.helpers import make_cfg, random_images, run
 from tests.test_cli import SMALL, assert_one_line_error, cli_here
 from unseen.errors import UserError
-
-
-def _images(folder: Path, n: int, size: int = 32, start: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(start)
-    for i in range(start, start + n):
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img{i:03d}.png")
-    return folder
 
 
 def _file(tmp_path: Path, name: str, content: bytes = b"") -> Path:
@@ -81,9 +72,9 @@ CASES = {  # overrides (DIR: a folder of 8 good images; FILE: an empty file) -> 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_before_any_folder(case, tmp_path, capsys, monkeypatch):
     overrides, match = CASES[case]
-    places = {"FILE": _file(tmp_path, "a_file"), "DIR": _images(tmp_path / "dir", 8),
-              "EMPTY": tmp_path / "empty", "MISSING": tmp_path / "missing", "TINY": _images(tmp_path / "tiny", 7),
-              "CORRUPT": _images(tmp_path / "corrupt", 8)}
+    places = {"FILE": _file(tmp_path, "a_file"), "DIR": random_images(tmp_path / "dir", 8),
+              "EMPTY": tmp_path / "empty", "MISSING": tmp_path / "missing",
+              "TINY": random_images(tmp_path / "tiny", 7), "CORRUPT": random_images(tmp_path / "corrupt", 8)}
     (tmp_path / "empty").mkdir()
     Image.new("RGB", (1, 1)).save(tmp_path / "tiny" / "one.png")
     (tmp_path / "corrupt" / "img005.png").write_bytes(b"not a png")  # every file is read: one is broken
@@ -96,7 +87,7 @@ def test_bad_input_is_one_line_before_any_folder(case, tmp_path, capsys, monkeyp
 
 
 def test_a_decompression_bomb_is_one_line(tmp_path, capsys, monkeypatch):
-    folder = _images(tmp_path / "big", 8, size=64)
+    folder = random_images(tmp_path / "big", 8, size=64)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is past twice this: PIL refuses it
     proc = cli_here(*SMALL, *FOLDER, f"target.path={folder}", f"hydra.run.dir={tmp_path}/run", capsys=capsys,
                     monkeypatch=monkeypatch)
@@ -175,12 +166,12 @@ def test_metrics_json_is_strict_json(tmp_path):
 def test_a_runs_output_inside_the_target_folder_is_never_read(tmp_path, caplog):
     from unseen.data import image_files
 
-    folder = _images(tmp_path / "faces", 6)
+    folder = random_images(tmp_path / "faces", 6)
     earlier = folder / "outputs" / "2026-01-01" / "10-00-00"
-    _images(earlier / "samples", 5, start=100)
+    random_images(earlier / "samples", 5, start=100)
     (earlier / ".hydra").mkdir()
     (earlier / "metrics.json").write_text("{}")
-    _images(folder / "cache" / "inversions", 2, start=200)
+    random_images(folder / "cache" / "inversions", 2, start=200)
     with caplog.at_level("WARNING"):
         files = image_files(str(folder), exclude=[str(folder / "cache")])
     assert [f.name for f in files] == [f"img{i:03d}.png" for i in range(6)]

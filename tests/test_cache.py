@@ -77,7 +77,7 @@ def test_two_runs_racing_on_an_empty_cache(tmp_path):
         assert load_file(f)["latents"].shape == (20, 3, 32, 32)
 
 
-@pytest.mark.slow  # the sweep summary is also checked by test_cli's failing sweep and test_reliability's crashed sweep: `make test-slow`
+@pytest.mark.slow  # the sweep summary is also checked by test_cli's failing sweep and test_bad_input_and_result_folders' crashed sweep: `make test-slow`
 def test_a_multirun_sweep_writes_its_summary(tmp_path):
     import csv
     import json

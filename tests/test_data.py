@@ -82,11 +82,11 @@ def test_a_grouped_split_keeps_each_identity_on_one_side():
 
 
 def test_group_by_folder_or_a_file_name_pattern(tmp_path):
-    from tests.test_reliability import _images
+    from tests.helpers import random_images
     from unseen.data import folder_split, group_key
 
     for who in ("ann", "bob", "cy", "dee"):
-        _images(tmp_path / "people" / who, 3, start=len(who))
+        random_images(tmp_path / "people" / who, 3, start=len(who))
     refs, held = folder_split(str(tmp_path / "people"), 6, None, 0, group_by="folder")
     assert len(refs) == 6 and not {f.parent.name for f in refs} & {f.parent.name for f in held}
     key = group_key(r"^(\w+?)_")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.test_cli import SMALL, assert_one_line_error, cli_here
-from tests.test_reliability import _images
+from tests.helpers import random_images
 from unseen.errors import UserError
 
 
@@ -23,7 +23,7 @@ class Pickled:
 
 
 def a_finished_run(folder: Path) -> Path:
-    _images(folder / "samples", 4)
+    random_images(folder / "samples", 4)
     (folder / ".unseen-run.json").write_text('{"files": []}')
     return folder
 
@@ -47,7 +47,7 @@ CASES = {  # overrides (DIR: 8 images; RUN: a finished run's folder; PKG: a made
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_before_any_folder(case, tmp_path, capsys, monkeypatch, packages):
     overrides, match = CASES[case]
-    places = {"DIR": str(_images(tmp_path / "dir", 8)), "RUN": str(a_finished_run(tmp_path / "earlier")),
+    places = {"DIR": str(random_images(tmp_path / "dir", 8)), "RUN": str(a_finished_run(tmp_path / "earlier")),
               "PKG": str(packages)}
     for name, path in places.items():
         overrides = [o.replace(name, path) for o in overrides]
@@ -62,7 +62,7 @@ def test_bad_input_is_one_line_before_any_folder(case, tmp_path, capsys, monkeyp
 def test_a_symlink_loop_reads_each_image_once(tmp_path):
     from unseen.data import folder_split, image_files
 
-    folder = _images(tmp_path / "faces", 6)
+    folder = random_images(tmp_path / "faces", 6)
     (folder / "self").symlink_to(".")
     (folder / "again").symlink_to(folder)
     files = image_files(str(folder))
@@ -76,7 +76,7 @@ def test_a_folder_at_its_defaults_runs_with_every_other_image_held_out(tmp_path,
     from unseen.api import compose
     from unseen.checks import preflight
 
-    folder = _images(tmp_path / "mine", n)
+    folder = random_images(tmp_path / "mine", n)
     with caplog.at_level("WARNING"):
         cfg = compose("target=folder", f"target.path={folder}", say=True, output_dir=tmp_path / "run")
     preflight(cfg)  # what the CLI checks before Hydra makes a folder: it passes
@@ -85,10 +85,10 @@ def test_a_folder_at_its_defaults_runs_with_every_other_image_held_out(tmp_path,
 
 
 def test_a_folder_too_small_names_the_floor_and_a_set_K_names_what_works(tmp_path, capsys, monkeypatch):
-    proc = cli_here("target=folder", f"target.path={_images(tmp_path / 'three', 3)}", f"hydra.run.dir={tmp_path}/r",
+    proc = cli_here("target=folder", f"target.path={random_images(tmp_path / 'three', 3)}", f"hydra.run.dir={tmp_path}/r",
                     capsys=capsys, monkeypatch=monkeypatch)
     assert_one_line_error(proc, "the smallest that can be run and scored holds 4")
-    proc = cli_here("target=folder", f"target.path={_images(tmp_path / 'twenty', 20)}", "target.num_references=64",
+    proc = cli_here("target=folder", f"target.path={random_images(tmp_path / 'twenty', 20)}", "target.num_references=64",
                     f"hydra.run.dir={tmp_path}/r", capsys=capsys, monkeypatch=monkeypatch)
     assert_one_line_error(proc, "use target.num_references=10 (at most 18)")
 
