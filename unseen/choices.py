@@ -21,7 +21,7 @@ import logging
 
 from omegaconf import DictConfig, open_dict
 
-from unseen.config import user_keys
+from unseen.config import apply_overrides, user_keys
 
 log = logging.getLogger("unseen")
 
@@ -91,7 +91,7 @@ def _settle_auto(cfg: DictConfig, keys: set[str]) -> None:
     # the choice does not run (you turned it off, or left it nothing to choose): its one candidate is still the
     # default layer's setting for what you left open, and runs
     rest = next(iter(a.candidates.values()), []) if alone else []
-    _apply(cfg, rest)
+    apply_overrides(cfg, rest)
     default = f"with the default's {', '.join(rest)} " if rest else ""
     if not a.enabled:
         a.note = f"{by} is off (auto.enabled=false): the run uses t_M {cfg.mixing.t_M} {default}".rstrip() \
@@ -150,15 +150,6 @@ def _warn_unused_prior(cfg: DictConfig, overrides: list[str]) -> None:
     if not sources & set(PRIOR_SOURCES):
         log.warning("%s has no effect: sampler.source=%s draws no prior; sampler=prior draws from it",
                     " ".join(mine), "/".join(sorted(sources)))
-
-
-def _apply(cfg: DictConfig, overrides: list[str]) -> None:
-    import yaml
-    from omegaconf import OmegaConf
-
-    for item in overrides:
-        key, value = item.split("=", 1)
-        OmegaConf.update(cfg, key, yaml.safe_load(value), merge=False)
 
 
 def _value(cfg: DictConfig, key: str):

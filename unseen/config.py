@@ -257,16 +257,21 @@ def draw_spec(cfg: DictConfig) -> DrawSpec:
 
 def with_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """A copy of ``cfg`` with ``key=value`` overrides (values parsed as YAML, as on the command line)."""
-    import yaml
-
     # Unresolved: before Hydra starts (the CLI's precheck) ${hydra:...} cannot be resolved yet.
     container = OmegaConf.to_container(cfg, resolve=False)
     container.pop("hydra", None)
     out = OmegaConf.create(container)
+    apply_overrides(out, overrides)
+    return out
+
+
+def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
+    """``key=value`` overrides set in ``cfg`` itself, each value parsed as YAML (as on the command line)."""
+    import yaml
+
     for item in overrides:
         key, value = item.split("=", 1)
-        OmegaConf.update(out, key, yaml.safe_load(value), merge=False)
-    return out
+        OmegaConf.update(cfg, key, yaml.safe_load(value), merge=False)
 
 
 def _reason(cause: BaseException | None) -> str:
