@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from unseen import config
 from unseen.distributed import SINGLE, Dist
+from unseen.specs import Config
 
 RUN_DIR_KEYS = ("output_dir=", "hydra.run.dir=")
 
@@ -71,7 +72,7 @@ def check_overrides(overrides) -> None:
 class Result:
     dir: Path  # the result folder
     metrics: dict  # what metrics.json holds
-    config: DictConfig  # the config the run ran on (before experiment=auto's choice: metrics["auto"] has it)
+    config: Config  # the config the run ran on (before experiment=auto's choice: metrics["auto"] has it)
 
 
 def run(*overrides: str, output_dir: str | os.PathLike | None = None) -> Result:
@@ -84,29 +85,38 @@ def run(*overrides: str, output_dir: str | os.PathLike | None = None) -> Result:
 
         raise UserError(f"output_dir is a folder (a str or a path), got {output_dir!r}")
     cfg = compose(*overrides, output_dir=output_dir, say=True)
+    from unseen.checks import preflight
+
+    preflight(cfg)
     made = not Path(cfg.output_dir).exists()
     try:
-        return run_config(cfg)
+        return run_config(cfg, checked=True)
     except BaseException:
         if made:  # a late failure leaves no empty folder behind
             remove_if_made(Path(cfg.output_dir))
         raise
 
 
-def run_config(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> Result:
-    """Run a composed config (the CLI's entry, with Hydra's config; ``dist`` under torchrun)."""
+def run_config(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE, checked: bool = False) -> Result:
+    """Run a composed config (the CLI's entry, with Hydra's config; ``dist`` under torchrun): checked (unless
+    ``checked``: the caller did), then turned once into the typed specs the pipeline runs on."""
+    from unseen.checks import preflight
     from unseen.pipeline import run as run_pipeline
 
     wire()
-    metrics = run_pipeline(cfg, group=group, dist=dist)
-    return Result(Path(cfg.output_dir), metrics, cfg)
+    if not checked:
+        preflight(cfg)
+    spec = config.to_spec(cfg)
+    candidates = config.candidate_specs(cfg) if spec.auto.enabled else {}
+    metrics = run_pipeline(spec, candidates, group=group, dist=dist)
+    return Result(Path(spec.output_dir), metrics, spec)
 
 
 @dataclass
 class Prepared:
     """What the pipeline's first stages make, for code that drives the method step by step."""
 
-    cfg: DictConfig
+    cfg: Config
     loaded: "object"  # unseen.stages.Loaded: .model, .predictor, .device
     target: "object"  # unseen.data.Target: .images (the references), .eval_images, .scorer
     grids: "object"  # unseen.stages.Grids: .inversion, .generation (from the mixing group)
@@ -118,8 +128,9 @@ def prepare(*overrides: str, target: bool = True) -> Prepared:
     from unseen import stages
     from unseen.checks import validate
 
-    cfg = compose(*overrides, output_dir=os.devnull)
-    validate(cfg)
+    composed = compose(*overrides, output_dir=os.devnull)
+    validate(composed)
+    cfg = config.to_spec(composed)
     loaded = stages.load(cfg)
     return Prepared(cfg, loaded, stages.load_target(cfg, loaded.model.resolution) if target else None,
                     stages.grids(cfg))

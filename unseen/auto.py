@@ -26,6 +26,10 @@ The paper leaves "finding the mixing step automatically" to future work. Here (d
    counts a moved or mirrored reference as a copy, which would rule out every symmetry a user declares.
 4. ``choose_config`` returns the winner as a finished config; the ordinary run then runs once on it, with all K
    references; metrics.json gets an ``auto`` section.
+
+The candidates come in as typed configs (``Config``, made by the entry points from ``auto.candidates``' overrides,
+each checked there as a run of its own at every t_M); auto varies their t_M and sample count (``specs.varied``) and
+reads no config text.
 """
 
 from __future__ import annotations
@@ -35,15 +39,14 @@ import math
 import time
 
 import torch
-from omegaconf import DictConfig
 
 from unseen import ddim, redraw
 from unseen.autoencoder import Pixels
 from unseen.cache import invert_run
-from unseen.config import draw_spec, with_overrides
 from unseen.errors import UserError, check_float
 from unseen.evaluate import FeatureNetwork, MidBlockFeatures, mean_pairwise_distance, memorisation, nearest_distances
 from unseen.sources import DrawContext, source
+from unseen.specs import AutoConfig, Config, draw_spec, varied
 
 log = logging.getLogger("unseen")
 
@@ -54,8 +57,8 @@ def split_sizes(k: int, holdout: float) -> tuple[int, int]:
     return k - held, held
 
 
-def check(cfg: DictConfig) -> None:
-    """experiment=auto's own values (each candidate is checked as a run of its own by ``candidate_configs``)."""
+def check(cfg: Config) -> None:
+    """experiment=auto's own values (each candidate is checked as a run of its own by unseen.checks)."""
     a = cfg.auto
     k = cfg.target.num_references
     fitting, _ = split_sizes(k, a.holdout)
@@ -87,15 +90,6 @@ def check(cfg: DictConfig) -> None:
     check_float(a.min_diversity, "auto.min_diversity", 0)
 
 
-def candidate_configs(cfg: DictConfig):
-    """(name, t_M, config) of every candidate at every t_M, as ``choose`` runs it: on the fitting references."""
-    fitting, _ = split_sizes(cfg.target.num_references, cfg.auto.holdout)
-    for name, overrides in cfg.auto.candidates.items():
-        for t in sorted(cfg.auto.t_M):
-            yield name, t, with_overrides(cfg, [*overrides, "auto.enabled=false", f"mixing.t_M={t}",
-                                                f"target.num_references={fitting}", f"sampler.count={cfg.auto.count}"])
-
-
 def chamfer(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((nearest_distances(a, b).mean() + nearest_distances(b, a).mean()) / 2)
 
@@ -115,31 +109,33 @@ def split(k: int, holdout: float, seed: int, groups: list[str] | None = None) ->
     return order[held:].sort().values, order[:held].sort().values
 
 
-def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: torch.Tensor,
-                  x0: torch.Tensor | None = None, groups: list[str] | None = None) -> tuple[DictConfig, dict]:
+def choose_config(cfg: Config, candidates: dict[str, Config], predictor: ddim.NoisePredictor, model,
+                  images: torch.Tensor, x0: torch.Tensor | None = None,
+                  groups: list[str] | None = None) -> tuple[Config, dict]:
     """The stage: the finished config of the winning candidate (``auto.enabled`` false, its ``mixing.t_M`` and
     source set; everything else, ``mixing.generate_steps`` included, as the user gave it) and the ``auto``
-    section of metrics.json."""
+    section of metrics.json. ``images`` are the K references, ``x0`` the same in the model's space (a latent
+    model's: encoded by the pipeline; ``images`` encoded here if not given)."""
     stride, wanted = cfg.mixing.stride, sorted(cfg.auto.t_M)
-    # a latent model inverts its references' latents (``x0``: already encoded by the pipeline)
-    images, refs = refs, model.space.encode(refs) if x0 is None else x0
+    x0 = model.space.encode(images) if x0 is None else x0
     evals, started, latents = predictor.evaluations, time.perf_counter(), {}
     if cfg.cache_dir:  # one walk to the largest t_M; every other t_M is a point the cache kept on the way
         for t in reversed(wanted):
-            latents[t] = invert_run(cfg, predictor, model.identity, refs, ddim.stride_grid(t, stride),
+            latents[t] = invert_run(cfg, predictor, model.identity, x0, ddim.stride_grid(t, stride),
                                     f"stride:{stride}")[0]
     else:
-        ddim.invert_to(predictor, refs, ddim.stride_grid(wanted[-1], stride), cfg.progress,
+        ddim.invert_to(predictor, x0, ddim.stride_grid(wanted[-1], stride), cfg.progress,
                        lambda t, x: latents.__setitem__(t, x) if t in wanted else None)
     # what the walk costs on an empty cache: one evaluation per reference per step
-    inversion = {"unet_evaluations": predictor.evaluations - evals, "alone": len(refs) * (wanted[-1] // stride),
+    inversion = {"unet_evaluations": predictor.evaluations - evals, "alone": len(x0) * (wanted[-1] // stride),
                  "seconds": round(time.perf_counter() - started, 3)}
     unet = FeatureNetwork(MidBlockFeatures(model.unet, "mean_std", model.space, model.conditioning), 0,
                           f"unet-std-{model.identity}")
-    choice, section = choose(cfg, predictor, images, latents.__getitem__, unet, model.space, refs, groups)
+    (name, t), section = choose(cfg, candidates, predictor, images, latents.__getitem__, unet, model.space, x0,
+                                groups)
     section["inversion"] = inversion
-    log.info("auto: chose %s at t_M = %d", section["chosen"]["candidate"], section["chosen"]["t_M"])
-    chosen = with_overrides(cfg, [*choice["overrides"], "auto.enabled=false"])
+    log.info("auto: chose %s at t_M = %d", name, t)
+    chosen = varied(candidates[name], t_M=t)
     chosen.output_dir = cfg.output_dir
     return chosen, section
 
@@ -147,10 +143,10 @@ def choose_config(cfg: DictConfig, predictor: ddim.NoisePredictor, model, refs: 
 class _Reference:
     """The fitting and validation references and what every candidate is compared with."""
 
-    def __init__(self, cfg: DictConfig, refs: torch.Tensor, unet, space, x0: torch.Tensor,
+    def __init__(self, cfg: Config, images: torch.Tensor, unet, space, x0: torch.Tensor,
                  groups: list[str] | None = None):
-        self.fit, self.val = split(len(refs), cfg.auto.holdout, cfg.seed, groups)
-        self.fit_images, self.val_images = refs[self.fit], refs[self.val]
+        self.fit, self.val = split(len(images), cfg.auto.holdout, cfg.seed, groups)
+        self.fit_images, self.val_images = images[self.fit], images[self.val]
         self.space, self.fit_x0 = space, x0[self.fit]
         self.fit_features, self.val_features = unet(self.fit_images), unet(self.val_images)
         self.baseline = chamfer(self.fit_features, self.val_features)
@@ -183,7 +179,7 @@ def rung_sizes(candidates: int, count: int, eta: int) -> list[int]:
     return [max(2, min(count, math.ceil(count / eta ** (rungs - 1 - r)))) for r in range(rungs)]
 
 
-def plan(cfg: DictConfig, k: int) -> str:
+def plan(cfg: Config, k: int) -> str:
     """The log line before the stage starts: what it scores and about what it costs, against the run itself."""
     a, stride = cfg.auto, cfg.mixing.stride
     n = len(a.candidates) * len(a.t_M)
@@ -199,20 +195,20 @@ def plan(cfg: DictConfig, k: int) -> str:
             f"set mixing.t_M to skip the t_M choice")
 
 
-def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, latents_at, unet, space=Pixels(),
-           x0: torch.Tensor | None = None, groups: list[str] | None = None) -> tuple[dict, dict]:
-    """The winning candidate's overrides (with ``mixing.t_M``) and the ``auto`` section of metrics.json.
+def choose(cfg: Config, candidates: dict[str, Config], predictor: ddim.NoisePredictor, images: torch.Tensor,
+           latents_at, unet, space=Pixels(), x0: torch.Tensor | None = None,
+           groups: list[str] | None = None) -> tuple[tuple[str, int], dict]:
+    """The winning candidate's name and t_M, and the ``auto`` section of metrics.json.
 
     ``latents_at(t)`` gives the K references' latents at t (from the one inversion); ``unet`` the feature network
-    of the middle block; ``x0`` the references in the model's space (``space.encode(refs)`` if not given).
+    of the middle block; ``x0`` the references in the model's space (``space.encode(images)`` if not given).
     Successive halving (``auto.eta``): every candidate is scored on a few samples, the best 1/eta go on with more,
     until the last rung scores the survivors on ``auto.count``; a candidate's samples are the first of the same
     draws at every rung, so a survivor's last score is the one an exhaustive search gives it."""
-    a, ref = cfg.auto, _Reference(cfg, refs, unet, space, space.encode(refs) if x0 is None else x0, groups)
+    a, ref = cfg.auto, _Reference(cfg, images, unet, space, space.encode(images) if x0 is None else x0, groups)
     started = time.perf_counter()
-    everyone = [_Candidate(with_overrides(cfg, [*overrides, f"mixing.t_M={t}", f"sampler.count={a.count}"]), name,
-                           t, predictor, ref, latents_at(t)[ref.fit])
-                for t in sorted(a.t_M) for name, overrides in a.candidates.items()]
+    everyone = [_Candidate(varied(spec, t_M=t, count=a.count), name, t, predictor, ref, latents_at(t)[ref.fit])
+                for t in sorted(a.t_M) for name, spec in candidates.items()]
     alive, sizes, rungs = [c for c in everyone if c.error is None], rung_sizes(len(everyone), a.count, a.eta), []
     for rung, n in enumerate(sizes):
         for c in alive:
@@ -228,14 +224,14 @@ def choose(cfg: DictConfig, predictor: ddim.NoisePredictor, refs: torch.Tensor, 
                "samples_per_candidate": a.count, "eta": a.eta, "rungs": rungs, "feature": "unet",
                "seconds": round(time.perf_counter() - started, 3),
                "unet_evaluations": sum(r.get("unet_evaluations", 0) for r in rows)}
-    return {"overrides": [*a.candidates[best["candidate"]], f"mixing.t_M={best['t_M']}"]}, section
+    return (best["candidate"], best["t_M"]), section
 
 
 class _Candidate:
     """One candidate at one t_M. Its ``auto.count`` latents are drawn at once (a draw costs no UNet call) and
     denoised as the rungs ask for more, so its first n samples are the same at every rung."""
 
-    def __init__(self, cand: DictConfig, name: str, t: int, predictor: ddim.NoisePredictor, ref: _Reference,
+    def __init__(self, cand: Config, name: str, t: int, predictor: ddim.NoisePredictor, ref: _Reference,
                  z_fit: torch.Tensor):
         self.cfg, self.samples, self.features, self.evaluations = cand, [], [], 0
         self.row: dict = {"candidate": name, "t_M": t, "score": float("inf")}
@@ -268,7 +264,7 @@ class _Candidate:
                  self.row["memorised_pixel"], min(self.row["diversity_feature"], self.row["diversity_pixel"]))
 
 
-def _score(a: DictConfig, samples: torch.Tensor, features: torch.Tensor, ref: _Reference) -> dict:
+def _score(a: AutoConfig, samples: torch.Tensor, features: torch.Tensor, ref: _Reference) -> dict:
     """Samples and their features against the validation references (the module's docstring, step 3)."""
     pixel_memorised = memorisation(samples, ref.fit_images)["fraction_below_0.5"]
     feature_memorised = float((nearest_distances(features, ref.fit_features) / ref.nn < 0.5).double().mean())

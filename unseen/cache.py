@@ -280,4 +280,5 @@ def invert_cached(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: li
 def _info(key: str, resumed_from: int, steps_run: int, started: float, folder: Path) -> dict:
     return {"key": key, "resumed_from": resumed_from, "steps_run": steps_run,
             "waited_seconds": round(time.monotonic() - started, 3) if steps_run == 0 else 0.0,
-            "bytes": folder_bytes(folder)}
+            "bytes": folder_bytes(folder) - (folder / LOCK).stat().st_size if (folder / LOCK).is_file()
+            else folder_bytes(folder)}  # the points only: the lock (a host name, a pid) is not the cache

@@ -49,22 +49,26 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _check_candidates(cfg: DictConfig) -> None:
-    """Every auto candidate as a run of its own on the references auto fits on. One that is valid with all K
-    references but needs more than auto fits on (the preset's pca prior at 10 shots) is skipped, with a warning:
-    the choice scores it as unable to run. One invalid with all K too is an error naming it."""
+    """Every auto candidate as a run of its own at every t_M: as the finished run it may become (all K references,
+    your sampler.count), which must be valid, and as auto scores it (on the references auto fits on, auto.count
+    samples). One that needs more references than auto fits on (the preset's pca prior at 10 shots) is skipped,
+    with a warning: the choice scores it as unable to run. Checked here, the configs auto varies (unseen.specs'
+    ``varied``) are valid by construction."""
     k, skipped = cfg.target.num_references, {}
-    for name, t, candidate in auto.candidate_configs(cfg):
-        try:
-            validate(candidate)
-        except UserError as err:
-            fitting = candidate.target.num_references
-            message = (f"auto.candidates.{name}: {err} (as auto runs it: at t_M {t}, fitting on {fitting} of your {k} "
-                       f"references, the rest validate)")
+    fitting, _ = auto.split_sizes(k, cfg.auto.holdout)
+    for name, overrides in cfg.auto.candidates.items():
+        for t in sorted(cfg.auto.t_M):
+            finished = with_overrides(cfg, [*overrides, "auto.enabled=false", f"mixing.t_M={t}"])
             try:
-                validate(with_overrides(candidate, [f"target.num_references={k}"]))
-            except UserError:
-                raise UserError(message) from err
-            skipped[name] = message
+                validate(finished)
+            except UserError as err:
+                raise UserError(f"auto.candidates.{name}: {err} (as the run auto may choose: at t_M {t})") from err
+            try:
+                validate(with_overrides(finished, [f"target.num_references={fitting}",
+                                                   f"sampler.count={cfg.auto.count}"]))
+            except UserError as err:
+                skipped[name] = (f"auto.candidates.{name}: {err} (as auto runs it: at t_M {t}, fitting on {fitting} "
+                                 f"of your {k} references, the rest validate)")
     if len(skipped) == len(cfg.auto.candidates):
         raise UserError(next(iter(skipped.values())) + "; no candidate can run: add references")
     for message in skipped.values():

@@ -58,7 +58,9 @@ def _job(cfg) -> float | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     settle(cfg, list(HydraConfig.get().overrides.task), say=_dist.main)
     try:
-        metrics = run_config(cfg, group=_sweep_group(), dist=_dist).metrics
+        # A single run was checked before Hydra started (precheck, in this process); a sweep's jobs here, each
+        # once (a launcher may run it in a fresh process).
+        metrics = run_config(cfg, group=_sweep_group(), dist=_dist, checked=not multirun).metrics
     except UserError as err:
         # One line naming the problem and the fix; no traceback for input the user can correct.
         log.error("error: %s", err)

@@ -11,6 +11,7 @@ move in, so the folder never mixes two runs and a file the user added (even unde
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,11 +20,12 @@ import socket
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+import yaml
 
 from unseen.errors import UserError
 from unseen.images import image_grid
 from unseen.latents import LatentFile, save_streamed
+from unseen.specs import Config
 
 STAGING = ".partial"
 MANIFEST = ".unseen-run.json"  # what a finished run wrote into its folder (relative paths)
@@ -190,7 +192,7 @@ def strict_json(value):
     return value
 
 
-def write(cfg: DictConfig, staging: Path, refs: torch.Tensor, first_samples: torch.Tensor,
+def write(cfg: Config, staging: Path, refs: torch.Tensor, first_samples: torch.Tensor,
           recon: torch.Tensor | None, ref_latents: torch.Tensor, drawn: LatentFile, metrics: dict, split: dict,
           ref_groups: list[str] | None = None) -> None:
     """Every result file of the run, into the staging folder."""
@@ -207,7 +209,7 @@ def write(cfg: DictConfig, staging: Path, refs: torch.Tensor, first_samples: tor
     drawn.close()
     drawn.path.unlink()
     (staging / "split.json").write_text(json.dumps(split) + "\n")
-    (staging / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (staging / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False, allow_unicode=True))
     (staging / "metrics.json").write_text(json.dumps(strict_json(metrics), indent=2, allow_nan=False) + "\n")
 
 

@@ -1,10 +1,12 @@
-"""The method end to end: ``run(cfg)`` composes the stages (unseen.stages, docs/design.md section 2):
+"""The method end to end, one orchestrator (docs/design.md section 2): ``run(cfg)`` reads as the paper does,
 
-    preflight -> load -> load_target -> [auto: choose the config] -> invert -> draw (the source)
-              -> denoise -> evaluate -> write
+    prepare (load the model and the target; experiment=auto's choice) -> invert (the K references to t_M)
+    -> draw (a latent source: fit the prior, then select by geometry) -> denoise (t_M -> 0, scored as made)
+    -> score -> write
 
-Results are staged inside the output folder and published only once every stage has succeeded
-(unseen.output), so a failed run leaves no half-written metrics or samples behind.
+on a typed ``Config`` the entry points (unseen.api, unseen.cli) composed, checked and converted; nothing here
+reads config text. Results are staged inside the output folder and published only once every stage has
+succeeded (unseen.output), so a failed run leaves no half-written metrics or samples behind.
 """
 
 from __future__ import annotations
@@ -15,14 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
 
 from unseen import ddim
 from unseen import stages as st
-from unseen.config import draw_spec
 from unseen.auto import choose_config, cost as auto_cost, plan as auto_plan
 from unseen.autoencoder import Autoencoder
-from unseen.checks import preflight
 from unseen.data import Target
 from unseen.distributed import SINGLE, Dist
 from unseen.errors import UserError
@@ -31,22 +30,24 @@ from unseen.latents import LatentFile
 from unseen.output import STAGING, disk_error, make_staging, publish, write
 from unseen.provenance import provenance
 from unseen.sources import DrawContext, Drawn, source
+from unseen.specs import Config, draw_spec
 
 log = logging.getLogger("unseen")
 
 
-def run(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> dict:
-    """Run one job; returns the metrics written to metrics.json. ``group`` names a sweep for the logger.
+def run(cfg: Config, candidates: dict[str, Config] | None = None, group: str | None = None,
+        dist: Dist = SINGLE) -> dict:
+    """Run one job; returns the metrics written to metrics.json. ``candidates``: experiment=auto's candidate
+    sources as whole configs (unseen.config.candidate_specs); ``group`` names a sweep for the logger.
 
     Under torchrun (``dist``) every rank calls it: rank 0 owns the output folder, evaluates and writes;
     the others return {} once their share of the UNet work is gathered.
     """
-    preflight(cfg)
     out = Path(cfg.output_dir)
     staging = make_staging(out) if dist.main else out / STAGING
     dist.barrier()
     try:
-        metrics, diagnostics = _run(cfg, staging, dist)
+        metrics, diagnostics = _run(cfg, candidates or {}, staging, dist)
         if dist.main:
             publish(out, staging)
     except BaseException as err:
@@ -66,7 +67,7 @@ def run(cfg: DictConfig, group: str | None = None, dist: Dist = SINGLE) -> dict:
 class _Job:
     """What the stages share within one run."""
 
-    cfg: DictConfig  # the finished config (after experiment=auto's choice)
+    cfg: Config  # the finished config (after experiment=auto's choice)
     loaded: st.Loaded
     target: Target
     scorers: st.Scorers
@@ -77,42 +78,23 @@ class _Job:
     auto_section: dict | None = None  # metrics.json's ``auto``: what experiment=auto scored and chose
 
 
-def _run(cfg: DictConfig, staging: Path, dist: Dist) -> tuple[dict, dict]:
-    job = _prepare(cfg, dist)
-    cfg, metrics = job.cfg, _header(job)
-    if job.auto_section is not None:
-        metrics["auto"] = job.auto_section
-    src = source(cfg.sampler.source)
-    ref_latents = _invert(job, metrics) if src.inverts else torch.empty(0, *job.x0.shape[1:])
-    recon = _reconstruct(job, ref_latents, metrics) if src.inverts else None
-    mine = dist.my_chunks(cfg.sampler.count, cfg.sampler.batch_size)
-    # The drawn latents go to disk as they are made (unseen.latents): rank 0 keeps all of them (they are saved),
-    # the other ranks the run of whole chunks they denoise.
-    drawn = LatentFile(staging / f".latents-{dist.rank}.f32", tuple(job.x0.shape[1:]),
-                       0 if dist.main else mine.start)
-    sink = drawn.append if dist.main else st.RangeSink(drawn, mine.start, mine.stop)
-    alpha = job.loaded.predictor.alpha_bar(cfg.mixing.t_M).cpu()
-    ctx = DrawContext(draw_spec(cfg), job.x0, ref_latents if src.inverts else None, alpha, job.stages.stage)
-    found: Drawn = src.draw(ctx, cfg.sampler.count, sink)
-    metrics.update(found.metrics)
-    grid = src.grid(job.grids.generation, job.loaded.predictor.num_train_timesteps)
-    if found.signal_scale < 1:
-        grid = ddim.matched_grid(grid, job.loaded.predictor.alphas_cumprod, cfg.mixing.t_M, found.signal_scale)
-        metrics["match_noise"] = {"signal_scale": found.signal_scale, "start_t": grid[-1]}
-        metrics["generation_steps"] = len(grid)
-    scores = _denoise(job, grid, drawn, mine, staging)
+def _run(cfg: Config, candidates: dict[str, Config], staging: Path, dist: Dist) -> tuple[dict, dict]:
+    job = _prepare(cfg, candidates, dist)
+    metrics = _header(job)
+    ref_latents, recon = _invert(job, metrics)
+    drawn, grid, found = _draw(job, ref_latents, staging, metrics)
+    scores = _denoise(job, grid, drawn, staging)
     if not dist.main:
         drawn.close()
         drawn.path.unlink(missing_ok=True)
         return {}, {}
-    _finish(job, scores, metrics)
-    split = job.target.split()
-    write(cfg, staging, job.target.images, scores.first, recon, ref_latents, drawn, metrics, split,
+    _score(job, scores, metrics)
+    write(job.cfg, staging, job.target.images, scores.first, recon, ref_latents, drawn, metrics, job.target.split(),
           job.target.ref_groups)
     return metrics, found.diagnostics
 
 
-def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
+def _prepare(cfg: Config, candidates: dict[str, Config], dist: Dist) -> _Job:
     """The model, the target and the scorers; with experiment=auto, the config it chooses."""
     stages = st.Stages()
     torch.manual_seed(cfg.seed)
@@ -132,44 +114,66 @@ def _prepare(cfg: DictConfig, dist: Dist) -> _Job:
                             "(metrics.json's auto.chosen) and shard that run")
         log.info("%s", auto_plan(cfg, len(target.images)))
         with stages.stage("auto", loaded.predictor):
-            cfg, section = choose_config(cfg, loaded.predictor, loaded.model, target.images, x0, target.ref_groups)
-        preflight(cfg, files=False)  # the finished config is a run of its own
+            cfg, section = choose_config(cfg, candidates, loaded.predictor, loaded.model, target.images, x0,
+                                         target.ref_groups)
     return _Job(cfg, loaded, target, scorers, st.grids(cfg), stages, dist, x0, section)
 
 
 def _header(job: _Job) -> dict:
     cfg, model = job.cfg, job.loaded.model
     choice = {"choice": {"by": cfg.auto.by, "note": cfg.auto.note}} if cfg.auto.by or cfg.auto.note else {}
-    return {**choice, "model": model.source, "model_identity": model.identity, "target": job.target.name,
-            "num_references": len(job.target.images), "t_M": cfg.mixing.t_M, "inversion_steps": job.grids.steps,
-            "generation_steps": len(job.grids.generation), "source": cfg.sampler.source, "seed": cfg.seed,
-            "device": str(job.loaded.device), "model_kind": model.kind,
-            **({"condition": model.conditioning.description, "guidance": cfg.sampler.guidance}
-               if model.conditioning is not None else {})}
+    header = {**choice, "model": model.source, "model_identity": model.identity, "target": job.target.name,
+              "num_references": len(job.target.images), "t_M": cfg.mixing.t_M, "inversion_steps": job.grids.steps,
+              "generation_steps": len(job.grids.generation), "source": cfg.sampler.source, "seed": cfg.seed,
+              "device": str(job.loaded.device), "model_kind": model.kind,
+              **({"condition": model.conditioning.description, "guidance": cfg.sampler.guidance}
+                 if model.conditioning is not None else {})}
+    return header if job.auto_section is None else {**header, "auto": job.auto_section}
 
 
-def _invert(job: _Job, metrics: dict) -> torch.Tensor:
+def _invert(job: _Job, metrics: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The references' latents at t_M (none for a source that does not invert), and the first few denoised back
+    from them (the reconstruction PSNR; rank 0 only)."""
+    if not source(job.cfg.sampler.source).inverts:
+        return torch.empty(0, *job.x0.shape[1:]), None
     with job.stages.stage("invert", job.loaded.predictor):
         ref_latents, metrics["inversion"] = st.invert(job.cfg, job.loaded, job.x0, job.grids, job.dist)
-    return ref_latents
-
-
-def _reconstruct(job: _Job, ref_latents: torch.Tensor, metrics: dict) -> torch.Tensor | None:
     if job.cfg.mixing.reconstruct <= 0 or not job.dist.main:
-        return None
+        return ref_latents, None
     with job.stages.stage("reconstruct", job.loaded.predictor):
         recon, metrics["reconstruction_psnr"] = st.reconstruct(job.cfg, job.loaded, job.target.images, ref_latents,
                                                                job.grids)
-    return recon
+    return ref_latents, recon
 
 
-def _denoise(job: _Job, grid: list[int], drawn: LatentFile, mine: slice, staging: Path) -> SampleScores:
+def _draw(job: _Job, ref_latents: torch.Tensor, staging: Path, metrics: dict) -> tuple[LatentFile, list[int], Drawn]:
+    """The latents at t_M from the run's source (the prior's: fit, then select by geometry), written to disk as
+    they are made (unseen.latents: rank 0 keeps all of them, they are saved; another rank the run of whole chunks
+    it denoises), and the grid they are denoised on."""
+    cfg, dist, src = job.cfg, job.dist, source(job.cfg.sampler.source)
+    mine = dist.my_chunks(cfg.sampler.count, cfg.sampler.batch_size)
+    drawn = LatentFile(staging / f".latents-{dist.rank}.f32", tuple(job.x0.shape[1:]), 0 if dist.main else mine.start)
+    sink = drawn.append if dist.main else st.RangeSink(drawn, mine.start, mine.stop)
+    alpha = job.loaded.predictor.alpha_bar(cfg.mixing.t_M).cpu()
+    ctx = DrawContext(draw_spec(cfg), job.x0, ref_latents if src.inverts else None, alpha, job.stages.stage)
+    found: Drawn = src.draw(ctx, cfg.sampler.count, sink)
+    metrics.update(found.metrics)
+    grid = src.grid(job.grids.generation, job.loaded.predictor.num_train_timesteps)
+    if found.signal_scale < 1:
+        grid = ddim.matched_grid(grid, job.loaded.predictor.alphas_cumprod, cfg.mixing.t_M, found.signal_scale)
+        metrics["match_noise"] = {"signal_scale": found.signal_scale, "start_t": grid[-1]}
+        metrics["generation_steps"] = len(grid)
+    return drawn, grid, found
+
+
+def _denoise(job: _Job, grid: list[int], drawn: LatentFile, staging: Path) -> SampleScores:
+    """The drawn latents denoised from t_M to 0 (this rank's share), each sample scored as it is made."""
     cfg = job.cfg
     log.info("generating %d samples from %s latents", cfg.sampler.count, cfg.sampler.source)
     scores = SampleScores(job.target.images, job.scorers.net, job.target.scorer,
                           keep=max(64, cfg.eval.pixel_samples), unet_net=job.scorers.unet,
                           clusters=st.clusters(cfg, job.target, job.scorers))
-    predictor = job.loaded.predictor
+    predictor, mine = job.loaded.predictor, job.dist.my_chunks(cfg.sampler.count, cfg.sampler.batch_size)
     with job.stages.stage("generate", predictor), predictor.guiding(cfg.sampler.guidance):
         scores = st.denoise(cfg, predictor, drawn, mine, grid, staging / "samples", job.dist, scores,
                             job.loaded.model.space)
@@ -180,8 +184,9 @@ def _denoise(job: _Job, grid: list[int], drawn: LatentFile, mine: slice, staging
     return scores
 
 
-def _finish(job: _Job, scores: SampleScores, metrics: dict) -> None:
-    """The scores, the provenance and the costs, into ``metrics``."""
+def _score(job: _Job, scores: SampleScores, metrics: dict) -> None:
+    """The scores (FID/KID, diversity, memorisation, redraws, goals), the provenance and the costs, into
+    ``metrics``."""
     if job.dist.active:
         metrics["world_size"] = job.dist.world
     metrics["samples"] = {"count": scores.count}

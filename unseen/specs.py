@@ -1,12 +1,18 @@
-"""The method's typed specs: what the method's modules are told, as plain dataclasses (no omegaconf below the
-entry points). The run's config is composed from them (``unseen.config`` registers them as the schema of the
-``mixing``, ``prior``, ``geometry`` and ``sampler`` groups), and the entry layer turns the composed config into
-them once (``config.draw_spec``)."""
+"""The run's typed specs: the schema of every config group, as plain dataclasses (no omegaconf here or below).
+
+``unseen.config`` registers ``Config`` as the schema the YAML under conf/ is merged into (a typo in a key, or a
+string where a number belongs, fails at composition); the entry points (the CLI and the API) check the composed
+config and turn it into a ``Config`` once (``config.to_spec``). Everything below them (the pipeline, its stages,
+the method, the models, evaluation) is told by these dataclasses and tensors only. ``DrawSpec`` is the part a
+latent source reads."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
+
+MISSING = "???"  # omegaconf's marker of a value the user must give (model.checkpoint, output_dir)
 
 
 @dataclass
@@ -82,6 +88,129 @@ class SamplerConfig:
     guidance: float = 1.0
 
 
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder; or None with `checkpoint`
+    source: Optional[str] = None
+    # A raw checkpoint of the paper's (adm: guided-diffusion; ddpm: the original DDPM), converted on first use into
+    # the cache (keyed by the file's sha256) and loaded from there: see `python -m unseen.convert`. Required
+    # (MISSING) unless a model config says `checkpoint: null`: OmegaConf cannot merge "???" over a default.
+    checkpoint: Optional[str] = MISSING
+    checkpoint_kind: Optional[str] = None  # adm | ddpm
+    image_size: int = 256  # what the checkpoint's weights cannot say: its resolution ...
+    num_head_channels: int = 64  # ... and (adm) the channels per attention head
+    published: Optional[str] = None  # where the checkpoint file is published, for the error when it is missing
+    subfolder: Optional[str] = "unet"  # where the UNet2DModel lives inside `source`
+    scheduler_subfolder: Optional[str] = "scheduler"
+    revision: Optional[str] = None
+    batch_size: int = 64  # images per UNet call
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (the UNet only: DDIM arithmetic stays float64)
+    # GPU options, off by default until measured on the GPU they are meant for (README, "Real models"). Each
+    # changes the UNet's arithmetic order, so it is part of the inversion cache's key.
+    channels_last: bool = False  # the UNet's weights in channels-last memory format
+    compile: bool = False  # torch.compile the UNet (the first calls pay the compilation)
+    # Conditional models (docs/design.md, "latent models"): the fixed condition every latent is inverted and
+    # denoised under. A text model's prompt ("" : the empty prompt); a class-conditional model's class (null:
+    # its null class).
+    prompt: str = ""
+    class_label: Optional[int] = None
+
+
+@dataclass
+class TargetConfig:
+    name: str = MISSING
+    kind: str = "tiny"  # tiny (a built-in domain) | folder (a folder of images)
+    domain: Optional[str] = None  # tiny: one of unseen.world.DOMAINS
+    category: Optional[str] = None  # emoji: faces | flags | people | hearts (unseen.world.emoji.data.TARGETS)
+    path: Optional[str] = None  # folder: where the images are
+    eval_path: Optional[str] = None  # folder: score against this folder instead (e.g. all of FFHQ), references excluded
+    num_references: int = 64  # K, the images that are inverted
+    num_eval: Optional[int] = 256  # held-out images the samples are scored against (never the references); null: all
+    seed: int = 0  # tiny: image stream; folder: the seeded split into references and held-out images
+    # folder: what makes files one identity, kept on one side of the split (several photos of one subject):
+    # null (each file its own), folder (the sub-folder a file is in) or a regex on the file name (its first group)
+    group_by: Optional[str] = None
+
+
+@dataclass
+class EvalConfig:
+    # none | domain (the tiny world's classifier) | inception (torch-fidelity's FID net) | unet (the model's own h-space)
+    feature: str = "domain"
+    inception_weights: Optional[str] = None  # a local pt_inception-2015-12-05-6726825d.pth
+    kid_subset: int = 50
+    kid_subsets: int = 100
+    # Samples kept in memory for the pixel-space diversity (mean pairwise distance) and the grid: the first N of
+    # the run (an unbiased subset: samples are exchangeable). Everything else is scored as it is made.
+    pixel_samples: int = 512
+    # Memorisation also in the UNet's middle-block space (one UNet call per sample at t = 0): every model has it.
+    unet_memorisation: bool = True
+    pr_k: int = 3  # the k of improved precision and recall
+    # The few-shot measures (unseen.fewshot: intra-cluster diversity, nearest-reference copies) are always
+    # computed in the feature space above; in LPIPS too with lpips=true, or null: where its weights are found.
+    lpips: Optional[bool] = False
+    lpips_weights: Optional[str] = None  # torchvision's alexnet-owt-7be5be79.pth (default: torch's hub cache)
+    per_cluster: int = 50  # samples a cluster keeps for its intra-cluster diversity
+
+
+@dataclass
+class AutoConfig:
+    """experiment=auto: choose t_M and the latent source from the references alone (unseen.auto)."""
+
+    enabled: bool = False
+    t_M: list[int] = field(default_factory=lambda: [100, 200, 300, 400, 500])  # multiples of mixing.stride
+    # name -> overrides that make the candidate source (see conf/experiment/auto.yaml)
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    holdout: float = 0.25  # fraction of the K references the candidates are scored against (never fitted)
+    count: int = 32  # samples per candidate that reaches the last rung
+    eta: int = 3  # successive halving: each rung keeps the best 1/eta with eta times the samples; 1: no halving
+    by: Optional[str] = None  # what turned the choice on (experiment=auto, or a world's default: conf/world/)
+    note: Optional[str] = None  # what the choice did with the user's own values (unseen.choices): logged and kept
+    penalty: float = 5.0  # weight of each violation below
+    max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
+    # redraws of the fitting references (unseen.redraw) allowed above the validation references' own rate
+    max_redraw_excess: float = 0.1
+    min_diversity: float = 0.8  # samples' mean pairwise distance over the validation references' (features, pixels)
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "none"  # none | wandb
+    project: str = "unseen"
+    entity: Optional[str] = None
+    mode: str = "offline"  # offline | online | disabled
+    group: Optional[str] = None  # None: the sweep's folder in a multirun
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    mixing: MixingConfig = field(default_factory=MixingConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    auto: AutoConfig = field(default_factory=AutoConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    output_dir: str = MISSING  # where the run's results go (the Hydra run directory by default)
+    cache_dir: Optional[str] = ".cache/unseen"  # shared by runs: inversions and evaluation features (None: off)
+    # Inversion points kept on disk: N keeps the multiples of N (plus the final and the furthest point, for
+    # resuming), so a t_M sweep on multiples of N still inverts once; 1 keeps every point. None: automatic, every
+    # point up to 64 px, multiples of 100 above (256 px: ~0.8 MB per image and point, 70 GB for K = 1000 and a
+    # stride-10 walk to 900 if every point were kept).
+    cache_keep: Optional[int] = None
+    cache_max_gb: Optional[float] = None  # fail with a clear message rather than fill the disk
+    save_latents: bool = True
+    progress: bool = True
+    # The keys the user set (command line, API overrides, a sweep's values, the presets and method choices the user
+    # named), filled by the entry points (unseen.choices): a default layer's choice never replaces them.
+    user_set: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class DrawSpec:
     """What a latent source reads: the run's seed and its sampler, prior and geometry settings."""
@@ -90,3 +219,21 @@ class DrawSpec:
     sampler: SamplerConfig
     prior: PriorConfig
     geometry: GeometryConfig
+
+
+def draw_spec(cfg: Config) -> DrawSpec:
+    """What a latent source is told: the run's seed and its sampler, prior and geometry settings."""
+    return DrawSpec(seed=int(cfg.seed), sampler=cfg.sampler, prior=cfg.prior, geometry=cfg.geometry)
+
+
+def varied(cfg: Config, t_M: int | None = None, count: int | None = None, num_references: int | None = None) -> Config:
+    """A copy of ``cfg`` with its mixing step, sample count or reference count changed (experiment=auto's
+    variations of a candidate: each value one the entry points checked), every other value shared."""
+    out = dataclasses.replace(cfg)
+    if t_M is not None:
+        out.mixing = dataclasses.replace(cfg.mixing, t_M=int(t_M))
+    if count is not None:
+        out.sampler = dataclasses.replace(cfg.sampler, count=int(count))
+    if num_references is not None:
+        out.target = dataclasses.replace(cfg.target, num_references=int(num_references))
+    return out

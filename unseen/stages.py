@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from unseen.specs import Config
 from PIL import Image
 
 from unseen import ddim, fewshot, goals, timing
@@ -62,7 +62,7 @@ class Loaded:
     source: str  # the folder or hub id it came from (a converted checkpoint's cache folder)
 
 
-def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
+def load(cfg: Config, dist: Dist = SINGLE) -> Loaded:
     """The model of ``cfg.model`` (a raw checkpoint is converted once: by rank 0, first), checked against t_M."""
     mc = cfg.model
     device = resolve_device(local_device(cfg.device))
@@ -86,7 +86,7 @@ def load(cfg: DictConfig, dist: Dist = SINGLE) -> Loaded:
     return Loaded(model, predictor, device, source)
 
 
-def load_target(cfg: DictConfig, resolution: int) -> Target:
+def load_target(cfg: Config, resolution: int) -> Target:
     """The K references and the held-out images (none when nothing scores the samples)."""
     t = cfg.target
     num_eval = t.num_eval if cfg.eval.feature != "none" else 0
@@ -106,7 +106,7 @@ class Scorers:
     lpips: fewshot.Pairwise | None = None  # LPIPS between images, for the few-shot measures
 
 
-def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
+def scorers(cfg: Config, target: Target, loaded: Loaded) -> Scorers:
     """Made before the work, so a wrong choice fails in seconds."""
     e, model = cfg.eval, loaded.model
     net = None
@@ -128,7 +128,7 @@ def scorers(cfg: DictConfig, target: Target, loaded: Loaded) -> Scorers:
     return Scorers(net, unet, fewshot.lpips_pairwise(weights, loaded.device) if weights else None)
 
 
-def clusters(cfg: DictConfig, target: Target, sc: Scorers) -> list[fewshot.Clusters]:
+def clusters(cfg: Config, target: Target, sc: Scorers) -> list[fewshot.Clusters]:
     """The few-shot clusters the samples are assigned to: in the feature space, and in LPIPS where it is on."""
     out = []
     if sc.net is not None:
@@ -149,18 +149,18 @@ class Grids:
         return len(self.inversion) - 1
 
 
-def grids(cfg: DictConfig) -> Grids:
+def grids(cfg: Config) -> Grids:
     return Grids(*ddim.grids(cfg.mixing))
 
 
-def invert(cfg: DictConfig, loaded: Loaded, refs: torch.Tensor, g: Grids, dist: Dist = SINGLE
+def invert(cfg: Config, loaded: Loaded, refs: torch.Tensor, g: Grids, dist: Dist = SINGLE
            ) -> tuple[torch.Tensor, dict]:
     """The references' latents at t_M (from the cache where it has them) and the cache's report."""
     log.info("inverting %d references to t_M = %d in %d steps", len(refs), cfg.mixing.t_M, g.steps)
     return invert_run(cfg, loaded.predictor, loaded.model.identity, refs, g.inversion, g.spec, dist)
 
 
-def reconstruct(cfg: DictConfig, loaded: Loaded, refs: torch.Tensor, ref_latents: torch.Tensor, g: Grids
+def reconstruct(cfg: Config, loaded: Loaded, refs: torch.Tensor, ref_latents: torch.Tensor, g: Grids
                 ) -> tuple[torch.Tensor, dict]:
     """The first ``mixing.reconstruct`` references denoised back from their latents, and the PSNR section."""
     n = min(cfg.mixing.reconstruct, len(refs))
@@ -196,7 +196,7 @@ def cleanup(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int
                          [g for g in grid if g <= t])
 
 
-def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
+def denoise(cfg: Config, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
             folder: Path, dist: Dist, scores: ev.SampleScores, space=Pixels()) -> ev.SampleScores:
     """Denoise the drawn latents in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written
     (named by their index in the whole run) and its scores taken, and the chunk is dropped. Under torchrun each
@@ -229,7 +229,7 @@ def denoise(cfg: DictConfig, predictor: ddim.NoisePredictor, drawn: LatentFile, 
     return scores.merge(states) if dist.main else scores
 
 
-def evaluate(cfg: DictConfig, scores: ev.SampleScores, target: Target, sc: Scorers) -> dict:
+def evaluate(cfg: Config, scores: ev.SampleScores, target: Target, sc: Scorers) -> dict:
     """Every score of the samples, each with the counts it used (``scores``: taken as they were made)."""
     first, refs, e = scores.first, target.images, cfg.eval
     held = ev.first_images(target.eval_images, len(first))

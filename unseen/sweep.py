@@ -8,6 +8,7 @@ one line per bandwidth (or per other swept key, when the bandwidth is not swept)
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -15,9 +16,9 @@ from typing import Any
 
 import yaml
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 from unseen.metrics import column, flatten
+from unseen.specs import LoggerConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +111,13 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
-def log_summary(config: DictConfig, csv_path: Path, png_path: Path | None) -> None:
+def log_summary(lc: LoggerConfig, sweep_dir: Path, csv_path: Path, png_path: Path | None) -> None:
     """The summary as one more W&B run in the sweep's group; a failure is a warning."""
-    lc = config.logger
     if lc.name != "wandb":
         return
     try:
         import wandb
 
-        sweep_dir = Path(config.hydra.sweep.dir)
         run = wandb.init(project=lc.project, entity=lc.entity, mode=lc.mode, dir=str(sweep_dir),
                          group=lc.group or "sweep-" + "-".join(sweep_dir.parts[-2:]), job_type="sweep-summary",
                          name="summary", reinit="create_new", settings=wandb.Settings(console="off"))
@@ -134,8 +133,13 @@ def log_summary(config: DictConfig, csv_path: Path, png_path: Path | None) -> No
 
 
 class SweepSummary(Callback):
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        written = write_summary(Path(config.hydra.sweep.dir))
+    """Hydra's call at the end of a sweep, with Hydra's config: the one place this module reads it."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        written = write_summary(sweep_dir)
         if written:
             log.info("sweep summary: %s", ", ".join(str(p) for p in written if p))
-            log_summary(config, *written)
+            lc = config.logger
+            logger = LoggerConfig(**{f.name: getattr(lc, f.name) for f in dataclasses.fields(LoggerConfig)})
+            log_summary(logger, sweep_dir, *written)

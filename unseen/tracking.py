@@ -3,17 +3,19 @@ warning, never a failed run: the results are already on disk when logging starts
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+
+from unseen.specs import Config
 
 log = logging.getLogger(__name__)
 
 
-def log_run(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
+def log_run(cfg: Config, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
             group: str | None = None) -> None:
     lc = cfg.logger
     if lc.name == "none":
@@ -46,7 +48,7 @@ def _homeless_defaults() -> None:
     os.environ.setdefault("WANDB_CACHE_DIR", str(base / "cache" / "wandb"))
 
 
-def _log_wandb(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
+def _log_wandb(cfg: Config, metrics: dict, out: Path, diagnostics: dict[str, dict[str, torch.Tensor]],
                group: str | None) -> None:
     lc = cfg.logger
     try:
@@ -56,7 +58,7 @@ def _log_wandb(cfg: DictConfig, metrics: dict, out: Path, diagnostics: dict[str,
         _homeless_defaults()
         run = wandb.init(project=lc.project, entity=lc.entity, mode=lc.mode, group=lc.group or group,
                          tags=list(lc.tags), dir=str(out), name=f"{cfg.target.name}-tM{cfg.mixing.t_M}-{out.name}",
-                         config=OmegaConf.to_container(cfg, resolve=True), reinit="create_new",
+                         config=dataclasses.asdict(cfg), reinit="create_new",
                          settings=wandb.Settings(console="off"))
         from unseen.metrics import flatten
 
