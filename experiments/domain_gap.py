@@ -36,7 +36,8 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--grid", default=str(HERE / "results" / "priors" / "priors.csv"))
     args = p.parse_args(argv)
-    from unseen.evaluate import MidBlockFeatures, fid_kid
+    from unseen.features import MidBlockFeatures
+    from unseen.fid import fid_kid
     from unseen.world.classifier import load_classifier
 
     with open(args.grid) as f:

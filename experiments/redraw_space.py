@@ -46,7 +46,7 @@ def degrade(x: torch.Tensor, sigma: float, amplitude: float, seed: int) -> torch
 
 def spaces(device: torch.device) -> dict:
     from unseen.api import prepare
-    from unseen.evaluate import FeatureNetwork, MidBlockFeatures
+    from unseen.features import FeatureNetwork, MidBlockFeatures
     from unseen.world.emoji.plugin import emoji_features
 
     job = prepare("model=emoji_ddpm", "logger=none", target=False)
@@ -80,7 +80,7 @@ def pairs(category: str, cache_dir: str | None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unseen.evaluate import wilson_interval
+    from unseen.intervals import wilson_interval
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache-dir", default=".cache/unseen")

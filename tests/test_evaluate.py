@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from unseen.errors import UserError
-from unseen.evaluate import (INCEPTION_FILE, cached_features, feature_network, fid_kid, inception_weights,
-                             mean_pairwise_distance, memorisation)
+from unseen.distances import mean_pairwise_distance, memorisation
+from unseen.features import INCEPTION_FILE, cached_features, feature_network, inception_weights
+from unseen.fid import fid_kid
 
 
 def test_fid_matches_the_closed_form_for_gaussians():
@@ -65,7 +66,7 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
 
 
 def test_chunked_distances_equal_the_full_matrix(monkeypatch):
-    import unseen.evaluate as ev
+    import unseen.distances as ev
 
     g = torch.Generator().manual_seed(0)
     a, r = torch.randn(50, 7, generator=g), torch.randn(30, 7, generator=g)
@@ -110,7 +111,7 @@ def _small_unet():
 
 
 def test_wilson_interval_matches_published_values():
-    from unseen.evaluate import wilson_interval
+    from unseen.intervals import wilson_interval
 
     # Newcombe (1998), table I: 0/10 -> 0 to 0.2775; 81/263 -> 0.2553 to 0.3662
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
@@ -119,7 +120,7 @@ def test_wilson_interval_matches_published_values():
 
 
 def test_precision_and_recall_tell_fidelity_from_coverage():
-    from unseen.evaluate import precision_recall
+    from unseen.distances import precision_recall
 
     g = torch.Generator().manual_seed(0)
     real = torch.randn(400, 2, generator=g, dtype=torch.float64)
@@ -136,7 +137,7 @@ def test_precision_and_recall_tell_fidelity_from_coverage():
 
 
 def test_feature_memorisation_flags_copies_only():
-    from unseen.evaluate import feature_memorisation
+    from unseen.distances import feature_memorisation
 
     refs = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
     out = feature_memorisation(torch.cat([refs, refs + 10]), refs, held_features=refs + 0.1)

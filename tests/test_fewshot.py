@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from unseen import evaluate as ev
+from unseen import grain
 from unseen import fewshot
 from unseen.errors import UserError
 
@@ -84,11 +84,11 @@ def test_merged_shards_equal_one_run():
 
 def test_grain_of_known_images():
     flat = torch.zeros(2, 3, 8, 8)
-    assert ev.grain(flat).tolist() == [0.0, 0.0]
+    assert grain.grain(flat).tolist() == [0.0, 0.0]
     checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 2.0 - 1  # +-1 alternating
     # every interior pixel: |4 x - 4 (-x)| = 8
-    assert ev.grain(checker.expand(1, 3, 8, 8)).item() == pytest.approx(8.0)
-    r = ev.grain_ratio(torch.tensor([2.0, 2.0, 2.0]), torch.tensor([1.0, 1.0]))
+    assert grain.grain(checker.expand(1, 3, 8, 8)).item() == pytest.approx(8.0)
+    r = grain.grain_ratio(torch.tensor([2.0, 2.0, 2.0]), torch.tensor([1.0, 1.0]))
     assert r["ratio"] == 2.0 and r["interval_95"] == [2.0, 2.0] and "Laplacian" in r["definition"]
 
 
@@ -96,7 +96,7 @@ def test_grain_sees_speckle_that_a_smooth_image_lacks():
     g = torch.Generator().manual_seed(0)
     smooth = torch.linspace(-1, 1, 32).expand(16, 3, 32, 32).clone()
     speckled = (smooth + 0.1 * torch.randn(smooth.shape, generator=g)).clamp(-1, 1)
-    r = ev.grain_ratio(ev.grain(speckled), ev.grain(smooth + 0.02 * torch.randn(smooth.shape, generator=g)))
+    r = grain.grain_ratio(grain.grain(speckled), grain.grain(smooth + 0.02 * torch.randn(smooth.shape, generator=g)))
     assert r["interval_95"][0] > 2
 
 

@@ -201,7 +201,7 @@ def test_gpu_options_run_and_key_the_cache_apart(option, small_run, tmp_path):
 def test_a_run_reports_intervals_ratios_precision_recall_and_memorisation_in_three_spaces(small_run):
     out, m = small_run
     d = m["domain_rates"]
-    from unseen.evaluate import wilson_interval
+    from unseen.intervals import wilson_interval
 
     assert d["target_count"] == round(d["target_rate"] * 8) and d["interval_95"] == list(wilson_interval(d["target_count"], 8))
     assert m["diversity"]["pixel_ratio"] == pytest.approx(m["diversity"]["pixel"] / m["diversity"]["held_out_pixel"])

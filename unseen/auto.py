@@ -44,7 +44,8 @@ from unseen import ddim, redraw
 from unseen.autoencoder import Pixels
 from unseen.cache import invert_run
 from unseen.errors import UserError, check_float
-from unseen.evaluate import FeatureNetwork, MidBlockFeatures, mean_pairwise_distance, memorisation, nearest_distances
+from unseen.distances import mean_pairwise_distance, memorisation, nearest_distances
+from unseen.features import FeatureNetwork, MidBlockFeatures
 from unseen.sources import DrawContext, source
 from unseen.specs import AutoConfig, Config, draw_spec, varied
 

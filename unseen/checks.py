@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from unseen import auto, data, ddim, evaluate, fewshot, geometry, models, prior, sources
+from unseen import auto, data, ddim, features, fewshot, geometry, models, prior, sources
 from unseen.config import unknown_keys, with_overrides
 from unseen.errors import UserError
 
@@ -84,7 +84,7 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
         return
     models.resolve_device(cfg.device)
     models.check_files(cfg.model, cfg.sampler.guidance)
-    evaluate.check(cfg.eval)
+    features.check(cfg.eval)
     fewshot.check_lpips(cfg.eval)
     models.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
     if cfg.cache_dir:

@@ -25,7 +25,7 @@ from unseen.autoencoder import Autoencoder
 from unseen.data import Target
 from unseen.distributed import SINGLE, Dist
 from unseen.errors import UserError
-from unseen.evaluate import SampleScores
+from unseen.scorer import SampleScores
 from unseen.latents import LatentFile
 from unseen.output import STAGING, disk_error, make_staging, publish, write
 from unseen.provenance import provenance

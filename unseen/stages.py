@@ -18,7 +18,8 @@ from unseen.specs import Config
 from PIL import Image
 
 from unseen import ddim, fewshot, goals, timing
-from unseen import evaluate as ev
+from unseen import distances, features, fid, grain, scorer
+from unseen.intervals import wilson_interval
 from unseen.autoencoder import Autoencoder, Pixels, round_trip_psnr
 from unseen.cache import invert_run
 from unseen.data import Target, batches, check_held_out, load_target as _load_target
@@ -101,8 +102,8 @@ class Scorers:
     """The feature networks the scores need: ``net`` for FID/KID (None for eval.feature=none), ``unet`` the
     model's middle block for memorisation (None when off)."""
 
-    net: ev.FeatureNetwork | None
-    unet: ev.FeatureNetwork | None
+    net: features.FeatureNetwork | None
+    unet: features.FeatureNetwork | None
     lpips: fewshot.Pairwise | None = None  # LPIPS between images, for the few-shot measures
 
 
@@ -112,14 +113,14 @@ def scorers(cfg: Config, target: Target, loaded: Loaded) -> Scorers:
     net = None
     if e.feature != "none":
         check_held_out(len(target.eval_images), scoring=True)
-        net = ev.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity,
+        net = features.feature_network(e.feature, loaded.device, e.inception_weights, model.unet, model.identity,
                                  model.space, model.conditioning)
         if net.resolution is not None and net.resolution != model.resolution:
             raise UserError(f"eval.feature={e.feature} is meant for {net.resolution} px images, but this model makes "
                             f"{model.resolution} px images: use eval=inception or eval=unet (or eval=none)")
     unet = None
     if e.unet_memorisation:
-        unet = net if e.feature == "unet" else ev.feature_network("unet", loaded.device, None, model.unet,
+        unet = net if e.feature == "unet" else features.feature_network("unet", loaded.device, None, model.unet,
                                                                   model.identity, model.space, model.conditioning)
     weights = fewshot.check_lpips(e)
     if weights is None and e.lpips is None:
@@ -197,7 +198,7 @@ def cleanup(predictor: ddim.NoisePredictor, images: torch.Tensor, grid: list[int
 
 
 def denoise(cfg: Config, predictor: ddim.NoisePredictor, drawn: LatentFile, mine: slice, grid: list[int],
-            folder: Path, dist: Dist, scores: ev.SampleScores, space=Pixels()) -> ev.SampleScores:
+            folder: Path, dist: Dist, scores: scorer.SampleScores, space=Pixels()) -> scorer.SampleScores:
     """Denoise the drawn latents in chunks of ``sampler.batch_size``; as each chunk is done its PNGs are written
     (named by their index in the whole run) and its scores taken, and the chunk is dropped. Under torchrun each
     rank takes a contiguous run of whole chunks (docs/design.md section 4) and rank 0 merges every rank's
@@ -229,37 +230,37 @@ def denoise(cfg: Config, predictor: ddim.NoisePredictor, drawn: LatentFile, mine
     return scores.merge(states) if dist.main else scores
 
 
-def evaluate(cfg: Config, scores: ev.SampleScores, target: Target, sc: Scorers) -> dict:
+def evaluate(cfg: Config, scores: scorer.SampleScores, target: Target, sc: Scorers) -> dict:
     """Every score of the samples, each with the counts it used (``scores``: taken as they were made)."""
     first, refs, e = scores.first, target.images, cfg.eval
-    held = ev.first_images(target.eval_images, len(first))
-    out = {"memorisation": ev.memorisation_from(torch.cat(scores.nearest), refs),
-           "diversity": {"pixel": ev.mean_pairwise_distance(first), "pixel_count": len(first), "count": scores.count}}
+    held = scorer.first_images(target.eval_images, len(first))
+    out = {"memorisation": distances.memorisation_from(torch.cat(scores.nearest), refs),
+           "diversity": {"pixel": distances.mean_pairwise_distance(first), "pixel_count": len(first), "count": scores.count}}
     mem, div = out["memorisation"], out["diversity"]
     if len(held) >= 2:  # the same numbers for real images of the domain: where a sample's should lie
-        div["held_out_pixel"] = ev.mean_pairwise_distance(held)
+        div["held_out_pixel"] = distances.mean_pairwise_distance(held)
         div["pixel_ratio"] = div["pixel"] / div["held_out_pixel"]
-        mem["held_out_fraction_below_0.5"] = ev.memorisation(held, refs)["fraction_below_0.5"]
+        mem["held_out_fraction_below_0.5"] = distances.memorisation(held, refs)["fraction_below_0.5"]
     if len(target.eval_images) >= 2:  # every held-out image: grain is a mean, cheap at any count
-        real_grain = torch.cat([ev.grain(b) for b in batches(target.eval_images, 256)])
-        out["grain"] = ev.grain_ratio(torch.cat(scores.grain), real_grain, cfg.seed)
+        real_grain = torch.cat([grain.grain(b) for b in batches(target.eval_images, 256)])
+        out["grain"] = grain.grain_ratio(torch.cat(scores.grain), real_grain, cfg.seed)
         real_bands = torch.cat([band_energy(b) for b in batches(target.eval_images, 256)])
         out["spectrum"] = band_ratios(torch.cat(scores.bands), real_bands, refs.shape[-1], cfg.seed)
     held_redraw = torch.cat([to_redraw_space(b) for b in batches(target.eval_images, 256)]) \
         if len(target.eval_images) else None
     out["redraw"] = redraws(scores.redraw_nearest(), held_redraw, scores.redraw_refs, target.ref_groups)
     if sc.net is not None:
-        real = ev.cached_features(sc.net, target.eval_images, target.eval_ids,
+        real = features.cached_features(sc.net, target.eval_images, target.eval_ids,
                                   Path(cfg.cache_dir) if cfg.cache_dir else None)
         fake = scores.fake_features()
-        out["fid_kid"] = {"feature": e.feature, **ev.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
-        out["precision_recall"] = {"feature": e.feature, **ev.precision_recall(real, fake, e.pr_k)}
-        div["feature"] = ev.mean_pairwise_distance(fake)
-        div["held_out_feature"] = ev.mean_pairwise_distance(real[: max(len(fake), e.pixel_samples)])
+        out["fid_kid"] = {"feature": e.feature, **fid.fid_kid(real, fake, e.kid_subset, e.kid_subsets, cfg.seed)}
+        out["precision_recall"] = {"feature": e.feature, **distances.precision_recall(real, fake, e.pr_k)}
+        div["feature"] = distances.mean_pairwise_distance(fake)
+        div["held_out_feature"] = distances.mean_pairwise_distance(real[: max(len(fake), e.pixel_samples)])
         div["feature_ratio"] = div["feature"] / div["held_out_feature"]
-        mem["feature"] = {"space": e.feature, **ev.feature_memorisation(fake, sc.net(refs), real[: len(held)])}
+        mem["feature"] = {"space": e.feature, **distances.feature_memorisation(fake, sc.net(refs), real[: len(held)])}
     if sc.unet is not None:
-        mem["unet"] = {"space": "unet", **ev.feature_memorisation(torch.cat(scores.unet_features), sc.unet(refs),
+        mem["unet"] = {"space": "unet", **distances.feature_memorisation(torch.cat(scores.unet_features), sc.unet(refs),
                                                                  sc.unet(held) if len(held) else None)}
     if scores.clusters:
         out["fewshot"] = {c.space if c.space == "lpips" else "feature": c.result() for c in scores.clusters}
@@ -269,9 +270,9 @@ def evaluate(cfg: Config, scores: ev.SampleScores, target: Target, sc: Scorers) 
     return out
 
 
-def domain_rates(scores: ev.SampleScores, domain: str) -> dict:
+def domain_rates(scores: scorer.SampleScores, domain: str) -> dict:
     """The judge's rates by domain, and the target's with its count and Wilson 95% interval."""
     rates, hits = scores.domain_rates(), scores.domain_count(domain)
-    low, high = ev.wilson_interval(hits, scores.count)
+    low, high = wilson_interval(hits, scores.count)
     return {"target": domain, "target_rate": rates.get(domain, 0.0), "target_count": hits,
             "interval_95": [low, high], "rates": rates, "count": scores.count}

@@ -14,7 +14,7 @@ import torch
 from unseen import registry
 from unseen.data import Target
 from unseen.errors import UserError
-from unseen.evaluate import FeatureNetwork
+from unseen.features import FeatureNetwork
 from unseen.world import assets, domains
 
 EVAL_STREAM = 1000  # held-out images come from seed + EVAL_STREAM, a stream of their own

@@ -18,10 +18,9 @@ import logging
 import os
 from pathlib import Path
 
-import torch
 
 from unseen import ddim
-from unseen.evaluate import wilson_interval
+from unseen.intervals import wilson_interval
 from unseen.images import image_grid, psnr, to_tensor
 from unseen.models import load_model
 from unseen.world.emoji import assets, data

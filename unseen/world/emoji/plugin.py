@@ -11,7 +11,7 @@ import torch
 from unseen import registry
 from unseen.data import Target, check_size, split_groups
 from unseen.errors import UserError
-from unseen.evaluate import FeatureNetwork
+from unseen.features import FeatureNetwork
 from unseen.images import to_tensor
 from unseen.world.emoji import assets, data
 from unseen.world.plugin import Penultimate
