@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 import unseen
-from unseen import ddim
-from unseen.geometry import criteria, random_subsets
+from unseen.method import ddim
+from unseen.method.geometry import criteria, random_subsets
 
 RESULTS: dict[str, dict] = {}  # name -> the figures of one benchmark, written to cpu.json
 
@@ -102,7 +102,7 @@ def bench_generate_overhead(unet, alphas_cumprod, n: int, steps: int, label: str
 
 
 def paper_adm_random():
-    """The 256 px ADM of the paper's dog model (the config unseen.convert builds for afhq_p2.pt), random weights."""
+    """The 256 px ADM of the paper's dog model (the config unseen.models.convert builds for afhq_p2.pt), random weights."""
     from diffusers import UNet2DModel
 
     return UNet2DModel(sample_size=256, in_channels=3, out_channels=6, layers_per_block=1,

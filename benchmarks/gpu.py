@@ -20,7 +20,7 @@ import torch
 
 def throughput(unet, alphas_cumprod, batch: int, dtype: torch.dtype, steps: int = 4, channels_last: bool = False,
                compile_: bool = False) -> float:
-    from unseen import ddim
+    from unseen.method import ddim
 
     if channels_last:
         unet = unet.to(memory_format=torch.channels_last)

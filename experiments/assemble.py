@@ -1,6 +1,6 @@
 """Rebuild EXPERIMENTS.md from its template and the studies' results, so its tables are the commands' output.
 
-    python experiments/assemble.py
+    python -m experiments.assemble
 
 The template (experiments/EXPERIMENTS.template.md) holds the prose; each line `{{results/<study>/<file>.md}}`
 is replaced by that file, as the study wrote it.

@@ -1,13 +1,13 @@
 """Goal 2: the automatic choice of t_M and source (experiment=auto) against the best fixed setting.
 
-    python experiments/priors.py     # first: the grid of fixed settings (results/priors/priors.csv)
-    python experiments/auto.py       # then: experiment=auto on every target, compared with that grid
+    python -m experiments.priors     # first: the grid of fixed settings (results/priors/priors.csv)
+    python -m experiments.auto       # then: experiment=auto on every target, compared with that grid
 
 For each target, the best fixed setting is the one with the highest target rate among the grid's rows that
 memorise little (pixel and feature fraction <= 0.1) and keep diversity (pixel and feature ratio >= 0.8).
 Goal: auto reaches >= 0.9 of that rate and meets both conditions itself; where no fixed setting is admissible
 the row says "no comparison" (nothing to reach), not that the goal is met. The choice never sees the classifier
-nor the held-out images (unseen/auto.py); they only score the final run.
+nor the held-out images (unseen/job/auto.py); they only score the final run.
 
 Its cost (issue 17): auto's UNet evaluations (its inversion to the largest t_M and every candidate's samples)
 over those of the plain run of the config it chose, both as if alone on an empty cache; goal <= 5. The choice
@@ -19,9 +19,13 @@ interval (of the exhaustive choice's where no fixed setting is admissible).
 from __future__ import annotations
 
 import csv
+import sys
+from pathlib import Path
 
-from common import GOAL_DIVERSITY, GOAL_MEMORISED, HERE, admissible, bar_figure, get_field, markdown, number, parser, \
-    publish, read_rows, run_study, target_overrides
+if not __package__:  # python -m experiments.auto: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import GOAL_DIVERSITY, GOAL_MEMORISED, HERE, admissible, bar_figure, get_field, markdown, \
+    number, parser, publish, read_rows, run_study, target_overrides
 
 TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
 

@@ -1,8 +1,8 @@
 """Every baseline in one table, with the same metrics and sample counts (section 5 of issue 9).
 
-    python experiments/baselines.py                        # squares (a varied domain), 128 samples a row
-    python experiments/baselines.py --targets smileys squares
-    python experiments/baselines.py model=dog_ddpm model.checkpoint=FILE target=ffhq target.path=DIR eval=unet \
+    python -m experiments.baselines                        # squares (a varied domain), 128 samples a row
+    python -m experiments.baselines --targets smileys squares
+    python -m experiments.baselines model=dog_ddpm model.checkpoint=FILE target=ffhq target.path=DIR eval=unet \
         --targets none --finetune-steps 0                  # a real model: its target comes from the overrides
 
 Rows: the model's own samples (`id`), `replay` (the references' latents: reconstruction), `slerp`, the paper's
@@ -10,7 +10,7 @@ prior (`scalar`: no geometry, and rejection at bandwidth 1), the paper's code's 
 points between a reference latent and a draw, then the filter), ours (`residual`, `pca`, `mixture`, `mixture`
 with symmetries, `optimize`, `auto`), stochastic generation (DDIM eta = 1) from t_M, SDEdit (forward noise a
 reference to t_M, then denoise), and the model fine-tuned on the K references for a fixed budget
-(``unseen.finetune``: --finetune-steps AdamW steps of batch 32; its training is added to the row's seconds and,
+(``unseen.baselines.finetune``: --finetune-steps AdamW steps of batch 32; its training is added to the row's seconds and,
 as 3 forward-pass equivalents per image, to its UNet evaluations).
 """
 
@@ -23,7 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, bar_figure, code_version, markdown, parser, publish, run_study, with_committed
+if not __package__:  # python -m experiments.baselines: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import ROOT, bar_figure, code_version, markdown, parser, publish, run_study, with_committed
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 ROWS = [
@@ -46,13 +48,13 @@ ROWS = [
 
 
 def finetuned_with(name: str, steps: int, extra: list[str]) -> tuple[Path, dict]:
-    """A model fine-tuned by ``python -m unseen.finetune --steps STEPS EXTRA`` (made once, kept in the cache
+    """A model fine-tuned by ``python -m unseen.baselines.finetune --steps STEPS EXTRA`` (made once, kept in the cache
     folder under ``name`` and a key of its arguments and unseen/'s code and weights: a retrained base model or
     changed fine-tuning code makes a new one)."""
     key = hashlib.sha256(" ".join([str(steps), *extra]).encode() + code_version()).hexdigest()[:12]
     folder = ROOT / ".cache" / "unseen" / "finetuned" / f"{name}-{steps}-{key}"
     if not (folder / "finetune.json").is_file():
-        subprocess.run([sys.executable, "-m", "unseen.finetune", "--steps", str(steps), "--out", str(folder), *extra],
+        subprocess.run([sys.executable, "-m", "unseen.baselines.finetune", "--steps", str(steps), "--out", str(folder), *extra],
                        check=True, cwd=ROOT)
     return folder, json.loads((folder / "finetune.json").read_text())
 

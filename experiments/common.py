@@ -18,17 +18,14 @@ import argparse
 import csv
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-COLUMNS = [  # (column, the metrics schema's field (unseen.metrics), format)
+COLUMNS = [  # (column, the metrics schema's field (unseen.evaluation.metrics), format)
     ("target_rate", "target_rate", ".2f"),
     ("rate_low", "rate_low", ".2f"),
     ("rate_high", "rate_high", ".2f"),
@@ -154,8 +151,8 @@ def images(domain: str, count: int, seed: int):
 
 
 def get_field(metrics: dict, name: str):
-    """A field of a run's metrics, by its name in the one schema (unseen.metrics)."""
-    from unseen.metrics import get
+    """A field of a run's metrics, by its name in the one schema (unseen.evaluation.metrics)."""
+    from unseen.evaluation.metrics import get
 
     return get(metrics, name)
 
@@ -181,7 +178,7 @@ def _row_key(overrides: list[str]) -> str:
 
     from omegaconf import OmegaConf
 
-    from unseen.api import compose
+    from unseen import compose
 
     cfg = compose("logger=none", "progress=false", *overrides, output_dir="-")
     cfg.output_dir = "-"
@@ -222,7 +219,7 @@ def flat_row(label: dict, metrics: dict) -> dict:
     if "error" in metrics:
         row["error"] = metrics["error"]
         return row
-    from unseen.metrics import get, unet_evaluations
+    from unseen.evaluation.metrics import get, unet_evaluations
 
     for name, field, _ in COLUMNS:
         row[name] = unet_evaluations(metrics) if field is None else get(metrics, field)

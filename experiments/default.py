@@ -1,18 +1,21 @@
 """The default job (`python run.py`, what `make demo` runs), with its results kept: the README's numbers about it
 come from experiments/results/default/metrics.json.
 
-    python experiments/default.py          # ~1 min on 2 CPU cores
-    python experiments/default.py model=emoji_ddpm target=emoji target.category=faces \
+    python -m experiments.default          # ~1 min on 2 CPU cores
+    python -m experiments.default model=emoji_ddpm target=emoji target.category=faces \
         --out experiments/results/emoji_default/faces          # the emoji world's default command
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from common import out_dir, parser
+if not __package__:  # python -m experiments.default: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import out_dir, parser
 
 
 def main(argv=None) -> None:

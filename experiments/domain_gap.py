@@ -1,8 +1,8 @@
 """Study 4.5: the domain gap. The model fixed (the disk DDPM), results per target domain against its distance
 from the model's own domain (the paper reports that larger gaps are easier).
 
-    python experiments/priors.py          # first: the per-target results (results/priors/priors.csv)
-    python experiments/domain_gap.py
+    python -m experiments.priors          # first: the per-target results (results/priors/priors.csv)
+    python -m experiments.domain_gap
 
 The gap of a domain: the Frechet distance between 256 of its images and 256 disks in the domain classifier's
 feature space, and in the UNet's middle-block space (the model's own view). Beside it, each target's rate, FID
@@ -14,10 +14,14 @@ and the Spearman correlation of gap and rate over the targets.
 from __future__ import annotations
 
 import csv
+import sys
+from pathlib import Path
 
 import torch
 
-from common import HERE, images, markdown, parser, prepare, publish
+if not __package__:  # python -m experiments.domain_gap: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import HERE, images, markdown, parser, prepare, publish
 
 SETTINGS = ["residual t300", "mixture bw1 t300", "mixture+sym bw0.5 t200"]
 
@@ -36,9 +40,9 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--grid", default=str(HERE / "results" / "priors" / "priors.csv"))
     args = p.parse_args(argv)
-    from unseen.features import MidBlockFeatures
-    from unseen.fid import fid_kid
-    from unseen.world.classifier import load_classifier
+    from unseen.evaluation.features import MidBlockFeatures
+    from unseen.evaluation.fid import fid_kid
+    from unseen.worlds.tiny.classifier import load_classifier
 
     with open(args.grid) as f:
         grid = list(csv.DictReader(f))

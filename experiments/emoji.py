@@ -1,13 +1,13 @@
 """The emoji world's study (issue 14): real artwork, a base model that never saw the targets.
 
-    python experiments/emoji.py                      # faces and flags, K = 64 and 10, 256 samples a row
-    python experiments/emoji.py --part 0/2 &  python experiments/emoji.py --part 1/2 &   # two processes, then
-    python experiments/emoji.py                      # ... the table from the rows both finished (kept in the cache)
+    python -m experiments.emoji                      # faces and flags, K = 64 and 10, 256 samples a row
+    python -m experiments.emoji --part 0/2 &  python -m experiments.emoji --part 1/2 &   # two processes, then
+    python -m experiments.emoji                      # ... the table from the rows both finished (kept in the cache)
 
 Rows, for each category and K: the world's default command (`python run.py model=emoji_ddpm target=emoji
 target.category=C`, nothing else), `experiment=auto` on it, at K = 64 the t_M the default chooses for the other
 category fixed (faces at 500, flags at 300), at K = 10 t_M 300 and 400 fixed (the world chooses among 300, 400
-and 500), and at K = 10 the fine-tuning baseline (``unseen.finetune``, the
+and 500), and at K = 10 the fine-tuning baseline (``unseen.baselines.finetune``, the
 same 10 references, --finetune-steps AdamW steps of batch 10, i.e. all of them, then the fine-tuned model's own
 samples; its training is added to the row's UNet evaluations as 3 forward-pass equivalents per image). Faces at
 K = 64 also from the tiny world's disk model (`model=tiny_ddpm`: the user's first try in the issue), with and
@@ -24,10 +24,14 @@ bound <= 1.2.
 
 from __future__ import annotations
 
+import sys
 import time
 
-from baselines import finetuned_with
-from common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, \
+from experiments.baselines import finetuned_with
+from pathlib import Path
+if not __package__:  # python -m experiments.emoji: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, \
     run_study, with_committed
 
 GOAL_GRAIN = 1.2
@@ -60,7 +64,7 @@ def ten_shot(results: list[dict]) -> list[dict]:
     diversity paired by reference (the same ten references make the same ten clusters in both) with a bootstrap
     interval over the clusters, FID, and the UNet evaluations each spent. Only rows run with each cluster's
     diversity in their metrics (since this comparison was added) take part."""
-    from unseen.fewshot import paired_difference
+    from unseen.evaluation.fewshot import paired_difference
 
     out = []
     for category in CATEGORIES:

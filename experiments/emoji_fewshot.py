@@ -1,8 +1,8 @@
 """The few-shot protocol's command on the emoji world (issue 14), with its results kept:
 
-    python experiments/emoji_fewshot.py                     # flags: 5000 samples, about 50 min on 2 CPU cores
-    python experiments/emoji_fewshot.py --categories faces flags
-    python experiments/emoji_fewshot.py --report            # the table from the committed runs only
+    python -m experiments.emoji_fewshot                     # flags: 5000 samples, about 50 min on 2 CPU cores
+    python -m experiments.emoji_fewshot --categories faces flags
+    python -m experiments.emoji_fewshot --report            # the table from the committed runs only
 
 Each category runs the command the issue's checks call, `python run.py model=emoji_ddpm target=emoji
 target.category=C experiment=fewshot` (10 references, 5000 samples, scored against every other image of the
@@ -16,7 +16,11 @@ from __future__ import annotations
 import json
 
 import default
-from common import HERE, get_field, markdown, parser, write_csv
+import sys
+from pathlib import Path
+if not __package__:  # python -m experiments.emoji_fewshot: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import HERE, get_field, markdown, parser, write_csv
 
 FOLDER = HERE / "results" / "emoji_fewshot"
 FIELDS = ["samples", "t_M", "target_rate", "rate_low", "rate_high", "num_real", "fid", "kid", "intra_cluster",

@@ -1,8 +1,8 @@
 """The priors study on the emoji world (issue 14): which latent source keeps faces and flags without copying them.
 
-    python experiments/emoji_priors.py --part 0/2 &  python experiments/emoji_priors.py --part 1/2 &  # then
-    python experiments/emoji_priors.py          # the table, from the rows both processes left in the cache
-    python experiments/emoji_priors.py --report # re-render it from the committed CSV
+    python -m experiments.emoji_priors --part 0/2 &  python -m experiments.emoji_priors --part 1/2 &  # then
+    python -m experiments.emoji_priors          # the table, from the rows both processes left in the cache
+    python -m experiments.emoji_priors --report # re-render it from the committed CSV
 
 The tiny world's priors study (experiments/priors.py) asked which prior keeps varied shapes; here the question is
 the emoji world's: at the t_M where faces keep their domain (300) flags copy their references, and where flags
@@ -16,8 +16,13 @@ Scored as in the emoji study (emoji.py's columns and goals).
 
 from __future__ import annotations
 
-from common import bar_figure, markdown, parser, publish, read_rows, run_study
-from emoji import COLUMNS, LEGEND, emoji_columns, emoji_goal
+import sys
+from pathlib import Path
+
+if not __package__:  # python -m experiments.emoji_priors: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import bar_figure, markdown, parser, publish, read_rows, run_study
+from experiments.emoji import COLUMNS, LEGEND, emoji_columns, emoji_goal
 
 SETTINGS = [
     ("slerp t300", ["sampler=slerp", "mixing.t_M=300"]),

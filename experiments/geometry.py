@@ -1,7 +1,7 @@
 """Study 4.3: the geometry of latents: the three criteria for references, draws, kept draws and the model's own.
 
-    python experiments/geometry.py                    # smileys at t_M 300 (~1 min)
-    python experiments/geometry.py --target squares
+    python -m experiments.geometry                    # smileys at t_M 300 (~1 min)
+    python -m experiments.geometry --target squares
 
 At t_M, for the references (each against 10 others, leave-one-out), raw draws of the `scalar` (the paper's) and
 `residual` priors, those rejection keeps at bandwidth 1, those optimisation moves into the band, and the model's
@@ -11,9 +11,13 @@ acceptance of rejection against the bandwidth for each prior kind.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 import torch
 
-from common import images, markdown, parser, prepare, publish
+if not __package__:  # python -m experiments.geometry: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import images, markdown, parser, prepare, publish
 
 
 def main(argv=None) -> None:
@@ -23,10 +27,10 @@ def main(argv=None) -> None:
     p.add_argument("--draws", type=int, default=2000)
     p.add_argument("--bandwidths", nargs="+", type=float, default=[0.5, 1, 2, 3, 5, 8])
     args = p.parse_args(argv)
-    from unseen import ddim
-    from unseen.geometry import criteria, geometry_targets, optimize_into_band, random_subsets, within_band
-    from unseen.prior import draw, fit_prior
-    from unseen.sources import batch_generator
+    from unseen.method import ddim
+    from unseen.method.geometry import criteria, geometry_targets, optimize_into_band, random_subsets, within_band
+    from unseen.method.prior import draw, fit_prior
+    from unseen.method.sources import batch_generator
 
     job = prepare(f"target={args.target}", "target.num_references=64", f"mixing.t_M={args.t_m}", *args.overrides)
     predictor, grid = job.loaded.predictor, job.grids.inversion
@@ -63,7 +67,7 @@ def main(argv=None) -> None:
 
 def _tables(args, populations: dict, acceptance: list[dict]) -> tuple[list[dict], str]:
     """Each population's criteria (mean, std) and rejection's acceptance by bandwidth, as rows and markdown."""
-    from unseen.geometry import CRITERIA
+    from unseen.method.geometry import CRITERIA
 
     summary = [{"population": name, "count": len(v["distance"]),
                 **{f"{c}_mean": float(v[c].mean()) for c in CRITERIA}, **{f"{c}_std": float(v[c].std()) for c in CRITERIA}}
@@ -85,7 +89,7 @@ def _figure(populations, targets, acceptance, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from unseen.geometry import CRITERIA
+    from unseen.method.geometry import CRITERIA
 
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     for ax, c in zip(axes, CRITERIA):

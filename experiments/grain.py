@@ -1,8 +1,8 @@
 """Why the samples are grainy, and what the method's own means do about it (issue 14).
 
-    python experiments/grain.py                                    # smileys and crosses from the disk model
-    python experiments/grain.py --fixes "match_noise bw 1"               # one row more, the others as committed
-    python experiments/grain.py --emoji --targets faces flags model=emoji_ddpm --out experiments/results/emoji_grain
+    python -m experiments.grain                                    # smileys and crosses from the disk model
+    python -m experiments.grain --fixes "match_noise bw 1"               # one row more, the others as committed
+    python -m experiments.grain --emoji --targets faces flags model=emoji_ddpm --out experiments/results/emoji_grain
 
 Grain = the mean |Laplacian| of the samples over that of the held-out images (metrics.json `grain`, with a
 bootstrap 95% interval; 1 = as smooth as real images). Rows, each a plain run of the default job with one
@@ -16,7 +16,12 @@ the target rate with its interval, diversity, copies and precision, and the UNet
 
 from __future__ import annotations
 
-from common import bar_figure, markdown, parser, publish, read_rows, run_study, target_overrides, with_committed
+import sys
+from pathlib import Path
+if not __package__:  # python -m experiments.grain: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import bar_figure, markdown, parser, publish, read_rows, run_study, target_overrides, \
+    with_committed
 
 FIXES = [
     ("mixture bw 1 (default)", []),

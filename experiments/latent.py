@@ -1,7 +1,7 @@
 """The method in a latent space (issue 15): `model=tiny_ldm` (an autoencoder and a latent UNet trained on disks
 only) beside the pixel model `tiny_ddpm` (disks only too), on the default job and one more target.
 
-    python experiments/latent.py                 # 256 samples a row; ~15 min on 2 CPU cores
+    python -m experiments.latent                 # 256 samples a row; ~15 min on 2 CPU cores
 
 Every row is the default command with `model=` and `target=` changed: K = 64, t_M 300, the mixture prior. Beside
 the goals' columns: the reconstruction PSNR of encode -> invert -> denoise -> decode and the autoencoder's own
@@ -10,14 +10,18 @@ round trip (its floor), the images through the encoder and decoder, and the wall
 
 from __future__ import annotations
 
-from common import markdown, parser, publish, read_rows, run_study
+import sys
+from pathlib import Path
+if not __package__:  # python -m experiments.latent: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import markdown, parser, publish, read_rows, run_study
 
 MODELS = ["tiny_ddpm", "tiny_ldm"]
 TARGETS = ["smileys", "crosses"]
 
 
 def _extra(label: dict, metrics: dict) -> dict:
-    from unseen.metrics import get
+    from unseen.evaluation.metrics import get
 
     return {"reconstruction_psnr": get(metrics, "reconstruction_psnr"),
             "autoencoder_psnr": get(metrics, "autoencoder_psnr"),

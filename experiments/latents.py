@@ -1,6 +1,6 @@
 """Study 4.2: inverted latents of unseen domains are (truncated) Gaussian and separable from the model's own.
 
-    python experiments/latents.py                   # 6 domains x t {100,300,500,700}, 64 images each (~3 min)
+    python -m experiments.latents                   # 6 domains x t {100,300,500,700}, 64 images each (~3 min)
 
 Per domain and t, from the latents of 64 images inverted on a stride-10 grid:
 * normality: every entry standardised by its dimension's mean and std over the 64 latents, pooled; the
@@ -15,10 +15,14 @@ Per domain and t, from the latents of 64 images inverted on a stride-10 grid:
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import torch
 
-from common import images, markdown, parser, prepare, publish
+if not __package__:  # python -m experiments.latents: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import images, markdown, parser, prepare, publish
 
 
 def ks_normal(x: torch.Tensor) -> float:
@@ -62,8 +66,8 @@ def main(argv=None) -> None:
     p.add_argument("--t", nargs="+", type=int, default=[100, 300, 500, 700])
     p.add_argument("--images", type=int, default=64)
     args = p.parse_args(argv)
-    from unseen import ddim
-    from unseen.world.domains import DOMAINS
+    from unseen.method import ddim
+    from unseen.worlds.tiny.domains import DOMAINS
 
     job = prepare(f"mixing.t_M={max(args.t)}", *args.overrides)
     predictor, grid = job.loaded.predictor, job.grids.inversion

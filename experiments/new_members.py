@@ -8,8 +8,8 @@ Wilson interval and the held-out images' floor, the median distance-over-limit, 
 worst spectral band. Each row's folder keeps metrics.json, grid.png and nearest.png (the samples most like a
 reference first) to LOOK at.
 
-    python experiments/new_members.py [--count 128] [--category faces] [--k 64] [--cache-dir DIR]
-    python experiments/new_members.py --count 512 --rows "default command" --category flags --k 10   # a goal row
+    python -m experiments.new_members [--count 128] [--category faces] [--k 64] [--cache-dir DIR]
+    python -m experiments.new_members --count 512 --rows "default command" --category flags --k 10   # a goal row
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if not __package__:  # python -m experiments.new_members: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OUT = ROOT / "experiments" / "results" / "new_members"
 ROWS = {  # label -> overrides
@@ -50,7 +50,7 @@ COLUMNS = ["category", "k", "row", "t_M", "source", "samples", "target_rate", "r
 
 
 def row(metrics: dict, category: str, k: int, label: str) -> dict:
-    from unseen.metrics import get
+    from unseen.evaluation.metrics import get
 
     r = metrics["redraw"]
     out = {"category": category, "k": k, "row": label, "t_M": metrics["t_M"], "source": metrics["source"],
@@ -66,7 +66,7 @@ def row(metrics: dict, category: str, k: int, label: str) -> dict:
 
 
 def _misses(metrics: dict) -> str:
-    from unseen.goals import check
+    from unseen.evaluation.goals import check
 
     return "; ".join(g["goal"] for g in check(metrics) if not g["met"]) or "none"
 
@@ -93,9 +93,9 @@ def table(rows: list[dict]) -> str:
     n = rows[0]["samples"] if rows else 0
     return ("\n".join(lines) + f"\n\n{n} samples a row; emoji_ddpm, the category split by identity. Redraws: samples "
             "nearer their nearest reference than that reference's twin (the other vendor's drawing) is, in pixels at "
-            "half resolution (unseen/redraw.py); held-out floor: the same rate for real held-out images. misses: the "
-            "goals of issue 26 the row misses, each judged on its interval's bound (unseen/goals.py; '-': a row run "
-            "before the goals were written). Written by `python experiments/new_members.py`.\n")
+            "half resolution (unseen/evaluation/redraw.py); held-out floor: the same rate for real held-out images. misses: the "
+            "goals of issue 26 the row misses, each judged on its interval's bound (unseen/evaluation/goals.py; '-': a row run "
+            "before the goals were written). Written by `python -m experiments.new_members`.\n")
 
 
 def run_row(args, label: str, folder: Path) -> dict:

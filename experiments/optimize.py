@@ -1,6 +1,6 @@
 """Goal 3: geometric optimisation (geometry=optimize) against rejection (geometry=reject) and no geometry.
 
-    python experiments/optimize.py                      # smileys and squares, 128 samples a row (~6 min)
+    python -m experiments.optimize                      # smileys and squares, 128 samples a row (~6 min)
 
 Per target and prior (the paper's `scalar`, our `residual`): the unmoved draws (mode none), rejection at
 bandwidth 1, and optimisation at bandwidth 1. Reported beside the usual columns: acceptance, geometry seconds per
@@ -10,7 +10,11 @@ accepted sample, and how far optimize moved each draw over its distance to the n
 
 from __future__ import annotations
 
-from common import bar_figure, get_field, markdown, parser, publish, read_rows, run_study
+import sys
+from pathlib import Path
+if not __package__:  # python -m experiments.optimize: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import bar_figure, get_field, markdown, parser, publish, read_rows, run_study
 
 MODES = [("none", ["geometry=none"]), ("reject bw 1", ["geometry=reject"]), ("optimize bw 1", ["geometry=optimize"]),
          ("reject bw 3", ["geometry=reject", "geometry.bandwidth=3"])]

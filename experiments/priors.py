@@ -1,7 +1,7 @@
 """Goal 1: priors that keep draws on the references' manifold, on varied and aligned tiny-world targets.
 
-    python experiments/priors.py                         # 5 targets x 9 settings, 128 samples each (~15 min)
-    python experiments/priors.py --targets squares --count 256
+    python -m experiments.priors                         # 5 targets x 9 settings, 128 samples each (~15 min)
+    python -m experiments.priors --targets squares --count 256
 
 Rows per target: the baselines at the defaults (`slerp`, the `residual` prior at t_M 300), `pca`, and the new
 `mixture` prior (a Gaussian at each reference latent; bandwidth in units of the references' residual std),
@@ -13,8 +13,12 @@ and a diversity ratio in [0.9, 1.3] in both (above 1.3: samples spread past the 
 
 from __future__ import annotations
 
-from common import GOAL_DIVERSITY, GOAL_MEMORISED, GOAL_RATE, bar_figure, markdown, meets_goal, parser, publish, \
-    read_rows, run_study, target_overrides
+import sys
+from pathlib import Path
+if not __package__:  # python -m experiments.priors: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import GOAL_DIVERSITY, GOAL_MEMORISED, GOAL_RATE, bar_figure, markdown, meets_goal, parser, \
+    publish, read_rows, run_study, target_overrides
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 SETTINGS = [

@@ -1,6 +1,6 @@
 """The field's published 10-shot numbers, the ones a user of the 256 px target presets compares against.
 
-    python experiments/published.py      # results/published/fewshot_10shot.csv -> fewshot_10shot.md
+    python -m experiments.published      # results/published/fewshot_10shot.csv -> fewshot_10shot.md
 
 The CSV is typed in, not measured: each row names the paper and table it was read from. Offline, the papers'
 own PDFs could not be opened here; the rows were read from public transcriptions of the ANT paper's Tables 1

@@ -1,6 +1,6 @@
 """README's result sentences, generated from the committed results, so none drifts from its source:
 
-    python experiments/readme.py         # rewrites the <!-- numbers:NAME --> blocks of README.md
+    python -m experiments.readme         # rewrites the <!-- numbers:NAME --> blocks of README.md
 
 Each block is made from the files it names (experiments/results/...); tests/test_numbers.py checks that
 README holds exactly what these functions make of them. The prose around the blocks carries no figures.
@@ -11,7 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from pathlib import Path
+
+if not __package__:  # python -m experiments.readme: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -161,7 +165,7 @@ def _default_prior() -> str:
 
 
 def _auto_bullet() -> str:
-    from auto import judge  # the goal as the auto study judges it now, from the committed rows
+    from experiments.auto import judge  # the goal as the auto study judges it now, from the committed rows
 
     auto, grid = rows("auto"), rows("priors")
     for r in auto:
@@ -238,7 +242,7 @@ def _emoji_verdict(r: dict) -> str:
 
 
 def emoji_block() -> str:
-    from unseen.world.emoji import assets
+    from unseen.worlds.emoji import assets
 
     stats = json.loads((assets.EMOJI_DDPM / "train_stats.json").read_text())
     own, t = stats["own_samples"], stats["training"]
@@ -257,7 +261,7 @@ def emoji_block() -> str:
              f"{own['flags']['rate']:.1%}. The world's default command at the issue's 512 samples "
              f"(`experiments/results/new_members/new_members_*_n512.csv`, the category split by identity, scored "
              f"against every image of the category that is not a reference; redraws against the held-out floor, "
-             f"each goal judged on its interval's bound, `unseen/goals.py`):"]
+             f"each goal judged on its interval's bound, `unseen/evaluation/goals.py`):"]
     for category, k in (("faces", 64), ("faces", 10), ("flags", 64), ("flags", 10)):
         goal_rows = rows("new_members", f"new_members_{category}_k{k}_n512.csv", missing_ok=True)
         r = next((r for r in goal_rows if r["row"] == "default command"), None)
@@ -274,7 +278,7 @@ def emoji_block() -> str:
 
 def latent_block() -> str:
     """model=tiny_ldm beside the pixel model (experiments/latent.py) and what its autoencoder keeps."""
-    from unseen.world import assets
+    from unseen.worlds.tiny import assets
 
     vae = json.loads((assets.TINY_LDM / "train_stats.json").read_text())["vae"]
     rt = vae["round_trip_psnr_db"]
@@ -303,7 +307,7 @@ def front_block() -> str:
     """The front grid's own numbers: the emoji world's default command on faces (experiments/default.py)."""
     m = json.loads((RESULTS / "emoji_default" / "faces" / "metrics.json").read_text())
     r, d = m["redraw"], m["domain_rates"]
-    missed = [g["goal"] for g in m["goals"] if not g["met"]]  # as the run judged them (unseen/goals.py)
+    missed = [g["goal"] for g in m["goals"] if not g["met"]]  # as the run judged them (unseen/evaluation/goals.py)
     return (f"This run ({m['samples']['count']} samples, t_M {m['t_M']} chosen, `experiments/results/emoji_default/"
             f"faces/metrics.json`): {pct(d['target_rate'])} called faces [95% {pct(d['interval_95'][0])}-"
             f"{pct(d['interval_95'][1])}], and {pct(r['fraction'])} of the samples count as redraws of a reference "

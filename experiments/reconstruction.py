@@ -1,6 +1,6 @@
 """Study 4.1: DDIM inversion reconstructs images the model never saw (the paper's first claim).
 
-    python experiments/reconstruction.py             # 6 domains x t_M {100,300,500,700} x steps {10,25,50} (~5 min)
+    python -m experiments.reconstruction             # 6 domains x t_M {100,300,500,700} x steps {10,25,50} (~5 min)
 
 Each cell inverts 16 images of every tiny-world domain (the disk model's own domain included) to t_M on the
 paper's grid (linspace, `steps` steps) and generates them back on the same grid: PSNR and SSIM per domain.
@@ -8,9 +8,13 @@ paper's grid (linspace, `steps` steps) and generates them back on the same grid:
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 import torch
 
-from common import bar_figure, images, parser, prepare, publish
+if not __package__:  # python -m experiments.reconstruction: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import bar_figure, images, parser, prepare, publish
 
 
 def main(argv=None) -> None:
@@ -21,9 +25,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-    from unseen import ddim
+    from unseen.method import ddim
     from unseen.images import psnr
-    from unseen.world.domains import DOMAINS
+    from unseen.worlds.tiny.domains import DOMAINS
 
     domains = list(DOMAINS)
     refs = torch.cat([images(d, args.images, seed=11) for d in domains])

@@ -1,4 +1,4 @@
-"""In which space is a redraw found? The calibration behind unseen.redraw's choice of space.
+"""In which space is a redraw found? The calibration behind unseen.evaluation.redraw's choice of space.
 
 The emoji world draws every emoji twice (Noto, Twemoji). Take one vendor's drawing, soften and mottle it as the
 method's samples are (a Gaussian blur and a smooth random colour field, two strengths), and look for its twin, the
@@ -8,7 +8,7 @@ emoji": pixels, pixels at 16, 8 and 4 px (blur-blind), the emoji classifier's pe
 emoji_ddpm's middle block (mean and std over space, as experiment=auto scores). Writes
 experiments/results/redraw/space.csv and space.md.
 
-    python experiments/redraw_space.py [--cache-dir DIR]
+    python -m experiments.redraw_space [--cache-dir DIR]
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if not __package__:  # python -m experiments.redraw_space: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OUT = ROOT / "experiments" / "results" / "redraw"
 STRENGTHS = {"mild": (0.7, 0.08), "strong": (1.2, 0.16)}  # (blur sigma in px, colour-field amplitude)
@@ -45,9 +45,9 @@ def degrade(x: torch.Tensor, sigma: float, amplitude: float, seed: int) -> torch
 
 
 def spaces(device: torch.device) -> dict:
-    from unseen.api import prepare
-    from unseen.features import FeatureNetwork, MidBlockFeatures
-    from unseen.world.emoji.plugin import emoji_features
+    from unseen import prepare
+    from unseen.evaluation.features import FeatureNetwork, MidBlockFeatures
+    from unseen.worlds.emoji.plugin import emoji_features
 
     job = prepare("model=emoji_ddpm", "logger=none", target=False)
     model = job.loaded.model
@@ -67,7 +67,7 @@ def retrieval(space, queries: torch.Tensor, gallery: torch.Tensor) -> int:
 def pairs(category: str, cache_dir: str | None):
     """Both vendors' drawings of every emoji of ``category`` that both drew: (google, twitter), aligned."""
     from unseen.images import to_tensor
-    from unseen.world.emoji import data
+    from unseen.worlds.emoji import data
 
     folders = data.folders(cache_dir)
     items = data.items(folders, (category,))
@@ -80,7 +80,7 @@ def pairs(category: str, cache_dir: str | None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from unseen.intervals import wilson_interval
+    from unseen.evaluation.intervals import wilson_interval
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache-dir", default=".cache/unseen")
@@ -126,7 +126,7 @@ def table(rows: list[dict]) -> str:
             "vendor's "
             "drawings of the category, for a softened and mottled drawing (both directions; queries: "
             + ", ".join(f"{c} {k}" for c, k in n.items()) + "; Wilson 95% intervals). Written by "
-            "`python experiments/redraw_space.py`.\n")
+            "`python -m experiments.redraw_space`.\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,6 @@ STUDIES="default tiny_world_mixing priors optimize reconstruction latents geomet
 [ -n "${EMOJI:-}" ] && STUDIES="$STUDIES emoji emoji_priors emoji_fewshot redraw_space new_members"
 for study in $STUDIES; do
   echo "=== $study $(date +%H:%M:%S)"
-  "$PY" "experiments/$study.py" "$@"
+  "$PY" -m "experiments.$study" "$@"
 done
 echo "=== done $(date +%H:%M:%S)"

@@ -1,7 +1,7 @@
 """Study 4.4: the mixing step x bandwidth surface, through the sweep machinery (one inversion for the sweep).
 
-    python experiments/surface.py                   # smileys, residual prior + rejection, 3 x 3 cells (~5 min)
-    python experiments/surface.py target=squares prior=mixture "prior.symmetries=[shift,hflip,hue]"
+    python -m experiments.surface                   # smileys, residual prior + rejection, 3 x 3 cells (~5 min)
+    python -m experiments.surface target=squares prior=mixture "prior.symmetries=[shift,hflip,hue]"
 
 It runs exactly what a user runs:
 
@@ -17,16 +17,19 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
-from common import ROOT, out_dir, parser, publish
+if not __package__:  # python -m experiments.surface: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import ROOT, out_dir, parser, publish
 
-# the sweep summary's columns, named by the metrics schema (unseen.metrics)
+# the sweep summary's columns, named by the metrics schema (unseen.evaluation.metrics)
 FIELDS = {"fid": "FID", "target_rate": "target rate", "diversity_pixel": "diversity (pixel)",
           "memorised_pixel": "memorised (pixel)", "acceptance": "acceptance"}
 
 
 def _columns() -> dict[str, str]:
-    from unseen.metrics import column
+    from unseen.evaluation.metrics import column
 
     return {column(field): name for field, name in FIELDS.items()}
 

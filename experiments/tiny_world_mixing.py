@@ -1,7 +1,7 @@
 """The mixing-step trade-off on the tiny world: target rate by t_M x prior variance x geometry mode.
 
-    python experiments/tiny_world_mixing.py                     # smileys and crosses, 32 samples a cell (~20 min)
-    python experiments/tiny_world_mixing.py --targets smileys --t-m 200 300 --count 32
+    python -m experiments.tiny_world_mixing                     # smileys and crosses, 32 samples a cell (~20 min)
+    python -m experiments.tiny_world_mixing --targets smileys --t-m 200 300 --count 32
 
 Every cell is a run of the pipeline (``unseen.run``, as the command line runs it) with the paper's single-Gaussian
 priors; the inversion cache walks each target's references once to the largest t_M (every t_M lies on the
@@ -12,7 +12,11 @@ reconstruction, the upper bound).
 
 from __future__ import annotations
 
-from common import get_field, parser, publish, run_study
+import sys
+from pathlib import Path
+if not __package__:  # python -m experiments.tiny_world_mixing: import from the checkout's root, as python -m does
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.common import get_field, parser, publish, run_study
 
 PRIORS = {"scalar": ["prior=scalar"], "residual": ["prior=residual"], "diagonal": ["prior=diagonal"],
           "pca16": ["prior=pca", "prior.components=16"]}

@@ -1,7 +1,7 @@
 from hydra import compose, initialize_config_dir
 
-from unseen.api import wire
-from unseen.config import conf_dir
+from unseen.job.api import wire
+from unseen.job.config import conf_dir
 
 CONF = conf_dir()
 wire()  # the tiny world's plug-ins and the config schema, as the CLI wires them
@@ -37,8 +37,8 @@ class FakeUNet(__import__("torch").nn.Module):
 
 
 def run(cfg, **kwargs) -> dict:
-    """A composed config run through the Python API (unseen.api), as every caller builds runs; its metrics."""
-    from unseen.api import run_config
+    """A composed config run through the Python API (unseen.job.api), as every caller builds runs; its metrics."""
+    from unseen.job.api import run_config
 
     return run_config(cfg, **kwargs).metrics
 

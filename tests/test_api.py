@@ -40,7 +40,7 @@ def test_unseen_run_returns_the_folder_and_its_metrics(tmp_path):
 
 
 def test_hydra_run_dir_names_the_apis_folder_too(tmp_path):
-    from unseen.api import compose
+    from unseen.job.api import compose
 
     assert compose(f"hydra.run.dir={tmp_path / 'x'}").output_dir == str(tmp_path / "x")
     assert compose(f"output_dir={tmp_path / 'y'}").output_dir == str(tmp_path / "y")
@@ -56,7 +56,7 @@ def full_run(tmp_path_factory):
 
 
 def test_every_field_of_the_schema_is_written(full_run):
-    from unseen.metrics import FIELDS, OPTIONAL, get
+    from unseen.evaluation.metrics import FIELDS, OPTIONAL, get
 
     missing = [name for name in FIELDS if name not in OPTIONAL and get(full_run, name) is None]
     assert missing == []
@@ -64,8 +64,8 @@ def test_every_field_of_the_schema_is_written(full_run):
 
 
 def test_the_summary_names_the_new_member_goals_the_run_misses(full_run):
-    from unseen.metrics import get
-    from unseen.report import summary
+    from unseen.evaluation.metrics import get
+    from unseen.job.report import summary
 
     goals = {g["goal"]: g for g in get(full_run, "goals")}
     assert set(goals) == {"target rate", "redraws", "grain", "every band", "pixel diversity"}
@@ -76,7 +76,7 @@ def test_the_summary_names_the_new_member_goals_the_run_misses(full_run):
 
 
 def test_an_unknown_field_is_a_key_error_not_a_silent_none(full_run):
-    from unseen.metrics import get
+    from unseen.evaluation.metrics import get
 
     with pytest.raises(KeyError):
         get(full_run, "fid_score")
@@ -84,9 +84,9 @@ def test_an_unknown_field_is_a_key_error_not_a_silent_none(full_run):
 
 def test_readers_ask_only_for_fields_the_schema_has():
     """Every get(..., "NAME") in the summary, the sweep, the studies and the benchmarks names a field."""
-    from unseen.metrics import FIELDS
+    from unseen.evaluation.metrics import FIELDS
 
-    files = [ROOT / "unseen" / n for n in ("report.py", "sweep.py", "tracking.py", "cli.py")] + \
+    files = [ROOT / "unseen" / "job" / n for n in ("report.py", "sweep.py", "tracking.py", "cli.py")] + \
         sorted((ROOT / "experiments").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
     used = set()
     for f in files:
@@ -96,8 +96,7 @@ def test_readers_ask_only_for_fields_the_schema_has():
                     and isinstance(node.args[1].value, str) and isinstance(node.args[0], ast.Name) \
                     and node.args[0].id in ("m", "metrics"):
                 used.add(node.args[1].value)
-    sys.path.insert(0, str(ROOT / "experiments"))
-    import common
+    from experiments import common
 
     columns = {field for _, field, _ in common.COLUMNS if field}
     assert used and used <= set(FIELDS), used - set(FIELDS)
@@ -108,7 +107,7 @@ def test_readers_ask_only_for_fields_the_schema_has():
 
 
 def test_pipeline_is_a_composer_and_functions_are_short():
-    assert len((ROOT / "unseen" / "pipeline.py").read_text().splitlines()) <= 250
+    assert len((ROOT / "unseen" / "job" / "pipeline.py").read_text().splitlines()) <= 250
     data_tables = {("convert.py", "adm_mapping"), ("convert.py", "ddpm_mapping")}  # key maps: a table each
     long = []
     files = [f for d in ("unseen", "experiments", "benchmarks", "scripts") for f in sorted((ROOT / d).rglob("*.py"))]
@@ -121,7 +120,7 @@ def test_pipeline_is_a_composer_and_functions_are_short():
 
 
 def test_no_source_is_special_cased_in_the_pipeline():
-    text = (ROOT / "unseen" / "pipeline.py").read_text()
+    text = (ROOT / "unseen" / "job" / "pipeline.py").read_text()
     for name in ("\"id\"", "\"sdedit\"", "\"slerp\"", "\"replay\"", "\"paper\""):
         assert name not in text
 
@@ -151,7 +150,7 @@ def test_auto_candidates_are_checked_on_the_references_auto_fits_on(tmp_path, ca
     """K = 16 and holdout 0.25: auto fits on 12. A pca candidate with 12 components needs 13: valid with all 16, so
     it is skipped with a warning naming it (the preset's pca at 10 shots used to stop the whole run); one invalid
     with all 16 too is an error naming it, and so is every candidate needing more."""
-    from unseen.checks import validate
+    from unseen.job.checks import validate
 
     big = "+auto.candidates.big=['sampler.source=prior','prior.variance=pca','prior.components=12']"
     with caplog.at_level(logging.WARNING, logger="unseen"):
@@ -185,7 +184,7 @@ def test_match_noise_starts_the_draws_where_their_noise_level_is(tmp_path):
     continued above t_M at its spacing), and the run says so; without it they start at t_M."""
     from diffusers import DDPMScheduler
 
-    from unseen import ddim
+    from unseen.method import ddim
 
     over = ["prior=mixture", "mixing.reconstruct=0", "sampler.count=4", "sampler.batch_size=4"]
     on = run(make_cfg([*over, "sampler.match_noise=true"], tmp_path / "on"))

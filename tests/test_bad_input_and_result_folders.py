@@ -103,8 +103,8 @@ def test_cfg_job_with_a_bad_key_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_default_folders_differ_within_one_second():
-    from unseen.api import compose, default_run_dir
-    from unseen.config import compose as hydra_compose
+    from unseen.job.api import compose, default_run_dir
+    from unseen.job.config import compose as hydra_compose
 
     assert len({default_run_dir() for _ in range(50)}) == 50
     dirs = {hydra_compose([], hydra_part=True).hydra.run.dir for _ in range(3)}
@@ -135,19 +135,19 @@ def test_a_rerun_into_a_folder_leaves_nothing_of_the_earlier_run(tmp_path):
 
 
 def test_a_full_disk_while_writing_is_one_error_and_no_staging(tmp_path, monkeypatch):
-    from unseen import output
+    from unseen.job import output
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("unseen.pipeline.write", full)
+    monkeypatch.setattr("unseen.job.pipeline.write", full)
     with pytest.raises(UserError, match="No space left on device.*free space"):
         run(make_cfg([], tmp_path / "run"))
     assert not (tmp_path / "run" / output.STAGING).exists()
 
 
 def test_metrics_json_is_strict_json(tmp_path):
-    from unseen.output import strict_json
+    from unseen.job.output import strict_json
 
     assert strict_json({"a": [float("nan"), 1.0, {"b": float("inf")}], "c": "x"}) == {"a": [None, 1.0, {"b": None}],
                                                                                        "c": "x"}
@@ -184,8 +184,8 @@ def test_a_runs_output_inside_the_target_folder_is_never_read(tmp_path, caplog):
 def test_a_cache_point_of_the_wrong_shape_is_recomputed(tmp_path, random_unet, alphas_cumprod, caplog):
     from safetensors.torch import save_file
 
-    from unseen import ddim
-    from unseen.cache import invert_cached
+    from unseen.method import ddim
+    from unseen.job.cache import invert_cached
 
     predictor = ddim.NoisePredictor(random_unet, alphas_cumprod, 8)
     x = torch.rand(4, 3, 16, 16) * 2 - 1
@@ -200,7 +200,8 @@ def test_a_cache_point_of_the_wrong_shape_is_recomputed(tmp_path, random_unet, a
 
 
 def test_a_full_cache_disk_is_one_line(tmp_path, random_unet, alphas_cumprod, monkeypatch):
-    from unseen import cache, ddim
+    from unseen.job import cache
+    from unseen.method import ddim
 
     def full(*args, **kwargs):
         raise RuntimeError("Error while serializing: IoError(No space left on device)")
@@ -242,7 +243,7 @@ def test_a_crashed_sweep_job_is_named_by_its_exception_in_the_summary(tmp_path, 
     def crash(*args, **kwargs):
         raise RuntimeError("the UNet fell over")
 
-    monkeypatch.setattr("unseen.pipeline.run", crash)
+    monkeypatch.setattr("unseen.job.pipeline.run", crash)
     proc = cli_here("-m", *SMALL, "seed=0,1", f"hydra.sweep.dir={tmp_path}/sweep", capsys=capsys,
                     monkeypatch=monkeypatch)
     assert proc.returncode == 2
@@ -284,7 +285,7 @@ def test_ctrl_c_inside_an_import_that_swallows_it_is_still_one_line(tmp_path):
 
     (tmp_path / "swallower.py").write_text(
         "import time\ntry:\n    time.sleep(30)\nexcept BaseException:\n    pass\nraise RecursionError('half-imported')\n")
-    script = ("import signal, sys; sys.path.insert(0, sys.argv[1]); from unseen import cli\n"
+    script = ("import signal, sys; sys.path.insert(0, sys.argv[1]); from unseen.job import cli\n"
               "signal.signal(signal.SIGINT, cli._on_sigint_while_checking)\nprint('ready', flush=True)\n"
               "import swallower\n")
     root = Path(__file__).resolve().parents[1]

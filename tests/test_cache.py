@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.helpers import FakeUNet, make_cfg
-from unseen.wandb_offline import history_keys, records
+from unseen.job.wandb_offline import history_keys, records
 from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_a_size_cap_fails_clearly_instead_of_filling_the_disk(tmp_path):
 
 
 def test_the_key_follows_device_and_precision():
-    from unseen.cache import inversion_key
+    from unseen.job.cache import inversion_key
 
     images = torch.zeros(2, 3, 4, 4)
     keys = {inversion_key("m", images, "stride:10", d, p) for d in ("cpu", "cuda") for p in ("fp32", "bf16")}
@@ -155,8 +155,8 @@ def test_a_waiting_job_takes_the_point_it_needs_from_the_lock_holder(tmp_path):
     """Two jobs on one key: the second waits on the lock and does not invert again."""
     import threading
 
-    from unseen import ddim
-    from unseen.cache import invert_cached
+    from unseen.method import ddim
+    from unseen.job.cache import invert_cached
 
     def slow(x, t):
         time.sleep(0.05)
@@ -189,8 +189,8 @@ def test_a_waiting_job_takes_the_point_it_needs_from_the_lock_holder(tmp_path):
 def test_a_stale_lock_of_a_dead_process_is_broken(tmp_path):
     import socket
 
-    from unseen.cache import invert_cached
-    from unseen import ddim
+    from unseen.job.cache import invert_cached
+    from unseen.method import ddim
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -227,7 +227,7 @@ def test_a_requeued_slurm_job_breaks_its_own_old_lock_and_resumes(tmp_path, monk
     arguments, so the same output folder and key); the new process finds its old lock and the cache."""
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 
-    from unseen.cache import _lock_is_stale
+    from unseen.job.cache import _lock_is_stale
 
     launcher = BaseSubmititLauncher.__new__(BaseSubmititLauncher)
     resubmission = launcher.checkpoint(["mixing.t_M=100"], "dir", 0, "id", {})
@@ -241,7 +241,7 @@ def test_a_requeued_slurm_job_breaks_its_own_old_lock_and_resumes(tmp_path, monk
 
 
 def test_the_automatic_keep_rule_follows_the_resolution():
-    from unseen.cache import keep_policy
+    from unseen.job.cache import keep_policy
 
     def cache_keep(cfg, resolution):
         return keep_policy(cfg.cache_keep, resolution)

@@ -1,4 +1,4 @@
-"""A value the user set is never replaced by a default layer's choice (unseen.choices): the emoji world's t_M choice
+"""A value the user set is never replaced by a default layer's choice (unseen.job.choices): the emoji world's t_M choice
 steps aside for a given t_M and keeps a given bandwidth; experiment=auto, named by the user, replaces and says so;
 a folder at its defaults gets a K it can hold."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from unseen.api import compose
-from unseen.config import user_keys
+from unseen.job.api import compose
+from unseen.job.config import user_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +120,7 @@ def test_a_bandwidth_sweep_on_the_emoji_world_keeps_each_value(packages, tmp_pat
 
 
 def test_the_worlds_hidden_choice_says_what_it_costs_before_it_starts():
-    from unseen.auto import plan
+    from unseen.job.auto import plan
 
     cfg = emoji("sampler.count=8")
     line = plan(cfg, 64)

@@ -23,7 +23,7 @@ def cli(*args, cwd, env=None, timeout=300):
 
 
 class InProcess:
-    """``unseen.cli.main`` called in this process: the same code path as the command line, without the
+    """``unseen.job.cli.main`` called in this process: the same code path as the command line, without the
     seconds of a new interpreter (for inputs that fail before any work)."""
 
     def __init__(self, code, out, err):
@@ -31,7 +31,7 @@ class InProcess:
 
 
 def cli_here(*args, capsys, monkeypatch, env=None):
-    from unseen.cli import main
+    from unseen.job.cli import main
 
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)
@@ -171,8 +171,8 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
 
 
 def test_fp16_on_the_cpu_warns():
-    from unseen.api import wire
-    from unseen.models import load_model
+    from unseen.job.api import wire
+    from unseen.models.loading import load_model
 
     wire()
     with pytest.warns(UserWarning, match="model.precision=fp16 on the CPU is slower"):
@@ -181,9 +181,9 @@ def test_fp16_on_the_cpu_warns():
 
 def test_a_model_folder_error_names_the_fix(tmp_path):
     from unseen.errors import UserError
-    from unseen.models import load_model
+    from unseen.models.loading import load_model
 
-    with pytest.raises(UserError, match="could not load .* must be a diffusers folder .*python -m unseen.convert"):
+    with pytest.raises(UserError, match="could not load .* must be a diffusers folder .*python -m unseen.models.convert"):
         load_model(str(tmp_path))
 
 

@@ -1,4 +1,4 @@
-"""``python -m unseen.convert``: the paper's raw checkpoints as diffusers folders, checked against outputs the
+"""``python -m unseen.models.convert``: the paper's raw checkpoints as diffusers folders, checked against outputs the
 ORIGINAL implementations computed (../shared/fixtures) and, for other layouts, against re-statements of the
 originals (tests/reference_nets.py) that are themselves checked against those fixtures first."""
 
@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tests import reference_nets as ref
-from unseen.convert import convert, convert_state
+from unseen.models.convert import convert, convert_state
 from unseen.errors import UserError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
@@ -29,7 +29,7 @@ def test_the_command_line_reproduces_the_original_output(kind, args, tmp_path):
     from diffusers import DDPMScheduler, UNet2DModel
 
     out = tmp_path / "converted"
-    proc = subprocess.run([sys.executable, "-m", "unseen.convert", kind, str(FIXTURES / kind / "model.safetensors"),
+    proc = subprocess.run([sys.executable, "-m", "unseen.models.convert", kind, str(FIXTURES / kind / "model.safetensors"),
                            "--out", str(out), *args], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     unet = UNet2DModel.from_pretrained(out / "unet").eval()
@@ -124,7 +124,7 @@ def test_a_non_empty_out_is_refused_unless_forced_and_pt_files_load(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("a user's file")
-    proc = subprocess.run([sys.executable, "-m", "unseen.convert", "ddpm", str(tmp_path / "model.ckpt"), "--out",
+    proc = subprocess.run([sys.executable, "-m", "unseen.models.convert", "ddpm", str(tmp_path / "model.ckpt"), "--out",
                            str(out), "--image-size", "16"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--force" in proc.stderr and (out / "mine.txt").exists()
     convert("ddpm", tmp_path / "model.ckpt", out, image_size=16, force=True)
@@ -152,7 +152,7 @@ def test_a_bad_size_or_head_count_is_refused_before_writing(kind, size, heads, t
     assert not (tmp_path / "out").exists()
     if (kind, size) != ("adm", 33):  # the command line's path once: the same function behind it
         return
-    proc = subprocess.run([sys.executable, "-m", "unseen.convert", kind, str(src), "--out", str(tmp_path / "o2"),
+    proc = subprocess.run([sys.executable, "-m", "unseen.models.convert", kind, str(src), "--out", str(tmp_path / "o2"),
                            "--image-size", str(size), "--num-head-channels", str(heads)], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

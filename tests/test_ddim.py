@@ -5,7 +5,7 @@ import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, UNet2DModel
 
 from tests.helpers import FakeUNet
-from unseen import ddim
+from unseen.method import ddim
 from unseen.errors import NonFiniteError
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from unseen.world.domains import ALIGNED, DOMAINS, SIZE, DomainDataset, render, render_with_mask, sample
+from unseen.worlds.tiny.domains import ALIGNED, DOMAINS, SIZE, DomainDataset, render, render_with_mask, sample
 
 N = 150  # images checked per domain
 

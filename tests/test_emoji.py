@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from unseen.errors import UserError
-from unseen.world.emoji import data
-from unseen.world.emoji.plugin import load_emoji_target
-from unseen.world.emoji.train import Batches
+from unseen.worlds.emoji import data
+from unseen.worlds.emoji.plugin import load_emoji_target
+from unseen.worlds.emoji.train import Batches
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = json.loads((ROOT / "tests" / "fixtures" / "emoji_rows.json").read_text())
@@ -165,7 +165,7 @@ def test_training_batches_are_a_function_of_the_step():
 
 
 def test_config_chooses_the_worlds_eval():
-    from unseen.config import compose
+    from unseen.job.config import compose
 
     assert compose(["target=emoji"]).eval.feature == "emoji"
     assert compose(["target=emoji", "eval=unet"]).eval.feature == "unet"  # the command line wins
@@ -207,8 +207,8 @@ def test_run_on_a_made_package(packages, tmp_path):
 
 
 def test_the_worlds_feature_network_is_its_classifiers_penultimate_layer():
-    from unseen.world.emoji.classifier import load
-    from unseen.world.emoji.plugin import category_rates, emoji_features
+    from unseen.worlds.emoji.classifier import load
+    from unseen.worlds.emoji.plugin import category_rates, emoji_features
 
     images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     net = emoji_features(torch.device("cpu"))
@@ -223,8 +223,8 @@ def test_a_warm_start_begins_from_the_given_models_weights(tmp_path):
     there, so the run's EMA model is the initial one exactly; without --init it is a fresh random UNet."""
     from diffusers import UNet2DModel
 
-    from unseen.world import assets as tiny_assets
-    from unseen.world import train_ddpm
+    from unseen.worlds.tiny import assets as tiny_assets
+    from unseen.worlds.tiny import train_ddpm
 
     def one_step(out: Path, init) -> dict:
         args = __import__("argparse").Namespace(out=out, steps=1, batch=2, lr=0.0, warmup=1, ema_decay=0.999,
@@ -242,8 +242,8 @@ def test_a_warm_start_begins_from_the_given_models_weights(tmp_path):
 def test_export_of_a_warm_start_keeps_what_the_starting_weights_had_been_through(tmp_path, monkeypatch):
     """The package's train_stats.json says the whole training: a warm start's run knows only its own steps, so
     export nests the starting model's step and settings, read before the package (often that model) is replaced."""
-    from unseen.world.emoji import assets as emoji_assets
-    from unseen.world.emoji import train
+    from unseen.worlds.emoji import assets as emoji_assets
+    from unseen.worlds.emoji import train
 
     package = tmp_path / "package"
     package.mkdir()
@@ -262,8 +262,8 @@ def test_export_of_a_warm_start_keeps_what_the_starting_weights_had_been_through
 def test_a_re_export_nests_the_starting_model_as_it_was_when_the_run_began(tmp_path, monkeypatch):
     """Exported once, the package is this run's model: a second export must still nest the 3,000-step start (taken
     when the run began), not the package's 6,000-step self."""
-    from unseen.world.emoji import assets as emoji_assets
-    from unseen.world.emoji import train
+    from unseen.worlds.emoji import assets as emoji_assets
+    from unseen.worlds.emoji import train
 
     package, run = tmp_path / "package", tmp_path / "run"
     package.mkdir()

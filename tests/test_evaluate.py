@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from unseen.errors import UserError
-from unseen.distances import mean_pairwise_distance, memorisation
-from unseen.features import INCEPTION_FILE, cached_features, feature_network, inception_weights
-from unseen.fid import fid_kid
+from unseen.evaluation.distances import mean_pairwise_distance, memorisation
+from unseen.evaluation.features import INCEPTION_FILE, cached_features, feature_network, inception_weights
+from unseen.evaluation.fid import fid_kid
 
 
 def test_fid_matches_the_closed_form_for_gaussians():
@@ -37,7 +37,7 @@ def test_memorisation_and_diversity():
 
 
 def test_features_of_an_image_set_are_cached(tmp_path):
-    from unseen.api import wire
+    from unseen.job.api import wire
 
     wire()
     net = feature_network("domain", torch.device("cpu"))
@@ -66,7 +66,7 @@ def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
 
 
 def test_chunked_distances_equal_the_full_matrix(monkeypatch):
-    import unseen.distances as ev
+    import unseen.evaluation.distances as ev
 
     g = torch.Generator().manual_seed(0)
     a, r = torch.randn(50, 7, generator=g), torch.randn(30, 7, generator=g)
@@ -111,7 +111,7 @@ def _small_unet():
 
 
 def test_wilson_interval_matches_published_values():
-    from unseen.intervals import wilson_interval
+    from unseen.evaluation.intervals import wilson_interval
 
     # Newcombe (1998), table I: 0/10 -> 0 to 0.2775; 81/263 -> 0.2553 to 0.3662
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
@@ -120,7 +120,7 @@ def test_wilson_interval_matches_published_values():
 
 
 def test_precision_and_recall_tell_fidelity_from_coverage():
-    from unseen.distances import precision_recall
+    from unseen.evaluation.distances import precision_recall
 
     g = torch.Generator().manual_seed(0)
     real = torch.randn(400, 2, generator=g, dtype=torch.float64)
@@ -137,7 +137,7 @@ def test_precision_and_recall_tell_fidelity_from_coverage():
 
 
 def test_feature_memorisation_flags_copies_only():
-    from unseen.distances import feature_memorisation
+    from unseen.evaluation.distances import feature_memorisation
 
     refs = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
     out = feature_memorisation(torch.cat([refs, refs + 10]), refs, held_features=refs + 0.1)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from unseen import grain
-from unseen import fewshot
+from unseen.evaluation import grain
+from unseen.evaluation import fewshot
 from unseen.errors import UserError
 
 

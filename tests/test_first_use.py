@@ -73,8 +73,8 @@ def test_a_symlink_loop_reads_each_image_once(tmp_path):
 
 @pytest.mark.parametrize("n, k", [(5, 2), (20, 10), (217, 64)])
 def test_a_folder_at_its_defaults_runs_with_every_other_image_held_out(tmp_path, n, k, caplog):
-    from unseen.api import compose
-    from unseen.checks import preflight
+    from unseen.job.api import compose
+    from unseen.job.checks import preflight
 
     folder = random_images(tmp_path / "mine", n)
     with caplog.at_level("WARNING"):
@@ -94,7 +94,7 @@ def test_a_folder_too_small_names_the_floor_and_a_set_K_names_what_works(tmp_pat
 
 
 def test_a_small_emoji_category_at_its_defaults_gets_a_smaller_K(packages, tmp_path):
-    from unseen.api import compose
+    from unseen.job.api import compose
 
     cfg = compose("target=emoji", f"target.path={packages}", f"cache_dir={tmp_path}")
     assert cfg.target.num_references == 5  # 10 faces: half of them are references
@@ -109,13 +109,13 @@ def test_a_folder_of_run_outputs_says_they_were_skipped(tmp_path):
 
 
 def test_sizes_are_said_in_a_readable_unit():
-    from unseen.cache import _size
+    from unseen.job.cache import _size
 
     assert [_size(n) for n in (512, 3_100_000, 2.5e9)] == ["512 bytes", "3.1 MB", "2.5 GB"]
 
 
 def test_a_checkpoint_with_objects_does_not_advise_unsafe_loading(tmp_path):
-    from unseen.convert import load_state_dict as read_state
+    from unseen.models.convert import load_state_dict as read_state
 
     torch.save({"model": Pickled()}, tmp_path / "pickled.pt")  # an object of a class: weights-only refuses it
     with pytest.raises(UserError) as info:
@@ -127,7 +127,7 @@ def test_a_broken_vae_is_named_as_the_vae(tmp_path):
     import shutil
 
     from tests import tiny_pipelines as tp
-    from unseen.models import load_model
+    from unseen.models.loading import load_model
 
     sd = tp.stable_diffusion(tmp_path / "sd")
     (sd / "vae" / "config.json").write_text("{broken")
@@ -137,8 +137,8 @@ def test_a_broken_vae_is_named_as_the_vae(tmp_path):
 
 
 def test_without_held_out_images_the_summary_says_a_distance_not_a_ratio(tmp_path):
-    from unseen.api import run
-    from unseen.report import summary
+    from unseen.job.api import run
+    from unseen.job.report import summary
 
     r = run(*SMALL, "eval=none", "target.num_eval=0", output_dir=tmp_path / "run")
     text = summary(r.metrics, str(r.dir))

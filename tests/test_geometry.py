@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from unseen.geometry import CRITERIA, geometry_targets, criteria, random_subsets, within_band
-from unseen.prior import draw, fit_prior
+from unseen.method.geometry import CRITERIA, geometry_targets, criteria, random_subsets, within_band
+from unseen.method.prior import draw, fit_prior
 from unseen.errors import GeometryRejectError
-from unseen.sources import select_prior_draws, slerp
+from unseen.method.sources import select_prior_draws, slerp
 
 
 def _angle(u, v):
@@ -97,7 +97,7 @@ def _clustered(seed=3, k=30, d=100):
 
 
 def test_scale_to_distance_hits_the_target_distance():
-    from unseen.geometry import scale_to_distance
+    from unseen.method.geometry import scale_to_distance
 
     refs = _clustered()
     z = 1.5 * refs.mean(0) + torch.randn(50, 100, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -110,7 +110,7 @@ def test_scale_to_distance_hits_the_target_distance():
 
 
 def test_optimize_moves_draws_that_reject_refuses_into_the_band():
-    from unseen.geometry import optimize_into_band
+    from unseen.method.geometry import optimize_into_band
 
     refs = _clustered()
     prior = fit_prior(refs, "scalar")
@@ -132,7 +132,7 @@ def test_optimize_moves_draws_that_reject_refuses_into_the_band():
 
 
 def test_paper_candidates_lie_on_slerp_paths_from_a_reference_to_a_draw():
-    from unseen.sources import paper_candidates
+    from unseen.method.sources import paper_candidates
 
     refs = _clustered(k=10, d=20)
     prior = fit_prior(refs, "scalar")

@@ -1,6 +1,6 @@
 """The new-member goals are judged on the bound of each interval, and a goal the run did not measure is left out."""
 
-from unseen.goals import check, verdict
+from unseen.evaluation.goals import check, verdict
 
 
 def _metrics(rate_low=0.95, redraw=(0.5, 0.6, 0.7), floor=0.62, grain_high=1.1, band_highs=(0.9, 1.1),

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tests import tiny_pipelines as tp
-from unseen import ddim
+from unseen.method import ddim
 from unseen.errors import UserError
-from unseen.models import load_model
+from unseen.models.loading import load_model
 
 pytest.importorskip("transformers")
 
@@ -105,7 +105,7 @@ def test_inversion_steps_match_ddim_inverse_scheduler(folders):
 def test_latent_round_trip_reconstructs_through_the_autoencoder(folders):
     """encode -> invert -> denoise -> decode returns the images as well as the autoencoder alone does (a random
     autoencoder is a poor one: the floor is low, and the DDIM round trip must not lose more than 1 dB on it)."""
-    from unseen.autoencoder import round_trip_psnr
+    from unseen.models.autoencoder import round_trip_psnr
     from unseen.images import psnr
 
     model = load_model(str(folders["ldm"]))
@@ -126,7 +126,7 @@ def test_condition_options_are_checked(folders):
         load_model(str(folders["dit"]), prompt="a cat")
     with pytest.raises(UserError, match=r"model.class_label must be in \[0, 9\]"):
         load_model(str(folders["dit"]), class_label=11)
-    from unseen.api import wire
+    from unseen.job.api import wire
 
     wire()  # the built-in models
     with pytest.raises(UserError, match="builtin:tiny_ddpm is unconditional: drop model.prompt"):
@@ -201,9 +201,9 @@ def test_a_hub_pipeline_in_the_cache_loads_offline(folders, tmp_path, monkeypatc
 
 
 def test_the_tiny_ldm_training_script_makes_a_pipeline_the_loader_reads(tmp_path):
-    """python -m unseen.world.train_ldm on a few steps: an autoencoder, its scaling factor and round trips, a latent
+    """python -m unseen.worlds.tiny.train_ldm on a few steps: an autoencoder, its scaling factor and round trips, a latent
     UNet, and a pipeline folder that load_model reads as a latent model of 32 px images."""
-    from unseen.world import train_ldm
+    from unseen.worlds.tiny import train_ldm
 
     args = ["--out", str(tmp_path / "run"), "--vae-steps", "2", "--steps", "2", "--batch", "4", "--warmup", "1",
             "--log-every", "1", "--ckpt-every", "1", "--vae-width", "16", "--unet-width", "16", "--latent-channels", "4"]
@@ -237,9 +237,9 @@ def test_tiny_ldm_runs_the_default_job_in_latent_space(tmp_path):
 
 
 def precheck_error(*overrides, tmp_path):
-    """The checks the CLI runs before Hydra makes a folder (unseen.checks.preflight, after composing)."""
-    from unseen.api import compose
-    from unseen.checks import preflight
+    """The checks the CLI runs before Hydra makes a folder (unseen.job.checks.preflight, after composing)."""
+    from unseen.job.api import compose
+    from unseen.job.checks import preflight
 
     with pytest.raises(UserError) as info:
         preflight(compose("logger=none", "sampler.count=4", *overrides, output_dir=tmp_path / "run"))
@@ -264,7 +264,7 @@ def broken_folder(tmp_path, case, folders):
     import shutil
 
     pixel = tmp_path / "pixel"
-    from unseen.api import wire
+    from unseen.job.api import wire
     from unseen.registry import builtin_model
 
     wire()

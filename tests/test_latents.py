@@ -3,8 +3,8 @@
 import torch
 from safetensors.torch import load_file
 
-from unseen.latents import LatentFile, save_streamed
-from unseen.sources import noise_latents, slerp_latents
+from unseen.job.latents import LatentFile, save_streamed
+from unseen.method.sources import noise_latents, slerp_latents
 
 
 def test_append_read_and_save_round_trip(tmp_path):

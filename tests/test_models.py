@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from unseen.errors import UserError
-from unseen.models import load_model
+from unseen.models.loading import load_model
 
 
 def test_an_uncached_hub_model_fails_at_once_offline(monkeypatch, tmp_path):
@@ -31,7 +31,7 @@ def test_a_local_folder_without_a_unet_is_named(tmp_path):
 def test_model_identity_follows_the_weights(tmp_path):
     import shutil
 
-    from unseen.world import assets
+    from unseen.worlds.tiny import assets
 
     copy = tmp_path / "copy"
     shutil.copytree(assets.TINY_DDPM, copy)
@@ -45,8 +45,8 @@ def test_model_identity_follows_the_weights(tmp_path):
 
 def test_the_model_identity_does_not_depend_on_torchs_thread_count():
     """The inversion cache is keyed by it: the same weights must name the same cache under any thread count."""
-    from unseen.models import _identity
-    from unseen.world.train_ddpm import make_unet
+    from unseen.models.loading import _identity
+    from unseen.worlds.tiny.train_ddpm import make_unet
 
     torch.manual_seed(0)
     unet, before = make_unet(), torch.get_num_threads()

@@ -29,7 +29,7 @@ bench_report = load(ROOT / "benchmarks" / "report.py", "bench_report")
 
 def test_readme_result_blocks_are_generated_from_the_results():
     text = README.read_text()
-    assert readme_numbers.fill(text) == text, "README's result blocks drifted: run python experiments/readme.py"
+    assert readme_numbers.fill(text) == text, "README's result blocks drifted: run python -m experiments.readme"
     for name in readme_numbers.BLOCKS:
         block = re.search(rf"<!-- numbers:{name} -->\n(.*?)<!-- /numbers:{name} -->", text, re.S).group(1)
         assert re.search(r"\d", block), name  # a block that says nothing would pass trivially
@@ -59,7 +59,7 @@ def test_experiments_md_is_assembled_from_the_results(tmp_path, monkeypatch):
                   template)
     assert assemble.HERE == ROOT / "experiments"
     current = (ROOT / "EXPERIMENTS.md").read_text()
-    assert current.split("\n", 1)[1] == made, "EXPERIMENTS.md drifted: run python experiments/assemble.py"
+    assert current.split("\n", 1)[1] == made, "EXPERIMENTS.md drifted: run python -m experiments.assemble"
 
 
 @pytest.mark.parametrize("stale", ["FID 532", "0 of 64", "94-97%", "~6 min here", "TF32 off;", "fit a Gaussian to",
@@ -69,8 +69,8 @@ def test_the_drifts_issue_13_listed_are_gone(stale):
 
 
 def test_the_tiny_worlds_figures_are_its_train_stats():
-    stats = json.loads((ROOT / "unseen" / "world" / "assets" / "tiny_ddpm" / "train_stats.json").read_text())
-    classifier = json.loads((ROOT / "unseen" / "world" / "assets" / "classifier" / "train_stats.json").read_text())
+    stats = json.loads((ROOT / "unseen" / "worlds" / "tiny" / "assets" / "tiny_ddpm" / "train_stats.json").read_text())
+    classifier = json.loads((ROOT / "unseen" / "worlds" / "tiny" / "assets" / "classifier" / "train_stats.json").read_text())
     own, psnr = stats["own_samples"], stats["reconstruction_psnr_t500"]["psnr_db"]
     text = " ".join(README.read_text().split())
     assert f"trained on disks only ({stats['step']} steps of batch {stats['training']['batch']}" in text

@@ -8,9 +8,9 @@ import pytest
 
 from tests.helpers import make_cfg, run
 from tests.test_cli import SMALL, assert_one_line_error, cli, cli_here
-from unseen.config import conf_dir
+from unseen.job.config import conf_dir
 from unseen.errors import UserError
-from unseen.output import MANIFEST, written_files
+from unseen.job.output import MANIFEST, written_files
 
 
 def users_folder(folder: Path) -> dict[str, bytes]:
@@ -86,12 +86,12 @@ def test_a_sweep_into_a_folder_that_holds_an_earlier_sweep_is_refused(tmp_path, 
 
 
 def test_a_late_failure_removes_the_folder_hydra_made(tmp_path, capsys, monkeypatch):
-    import unseen.api
+    import unseen.job.api
 
     def late(*args, **kwargs):
         raise UserError("the model did not load (a late failure)")
 
-    monkeypatch.setattr(unseen.api, "run_config", late)
+    monkeypatch.setattr(unseen.job.api, "run_config", late)
     proc = cli_here(*SMALL, f"hydra.run.dir={tmp_path}/run", capsys=capsys, monkeypatch=monkeypatch)
     assert proc.returncode == 2
     assert not (tmp_path / "run").exists()
@@ -99,12 +99,12 @@ def test_a_late_failure_removes_the_folder_hydra_made(tmp_path, capsys, monkeypa
 
 def test_a_late_failure_through_the_api_leaves_no_empty_folder(tmp_path, monkeypatch):
     import unseen
-    import unseen.pipeline
+    import unseen.job.pipeline
 
     def late(*args, **kwargs):
         raise UserError("the model did not load (a late failure)")
 
-    monkeypatch.setattr(unseen.pipeline, "_run", late)
+    monkeypatch.setattr(unseen.job.pipeline, "_run", late)
     with pytest.raises(UserError, match="late failure"):
         unseen.run(*SMALL, output_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from unseen.prior import draw, fit_prior
+from unseen.method.prior import draw, fit_prior
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ def test_mixture_with_a_pca_kernel_moves_references_only_along_their_principal_d
 def test_signal_scale_is_how_much_of_its_centre_a_mixture_draw_keeps():
     """Computed two ways: the formula, and the draws' own projections on their centres (a draw is
     sqrt(scale) (c + std n) on c's sphere, so (z . c / |c|^2)^2 averages to the scale)."""
-    from unseen.prior import signal_scale
+    from unseen.method.prior import signal_scale
 
     g = torch.Generator().manual_seed(0)
     latents = torch.randn(6, 3, 16, 16, generator=g, dtype=torch.float64) * torch.linspace(0.5, 1.5, 6)[:, None,
@@ -110,7 +110,7 @@ def test_signal_scale_is_how_much_of_its_centre_a_mixture_draw_keeps():
 
 
 def test_a_collage_takes_whole_regions_of_two_references():
-    from unseen.sources import collage_latents, collage_masks, batch_generator
+    from unseen.method.sources import collage_latents, collage_masks, batch_generator
 
     m = collage_masks(64, (8, 8), 3, batch_generator(0, "t", 0))
     assert m.shape == (64, 2, 8, 8)
@@ -121,7 +121,7 @@ def test_a_collage_takes_whole_regions_of_two_references():
     assert torch.equal(torch.cat(list(collage_latents(refs, 10, 3, seed=1, chunk=4))).reshape(10, 3, 8, 8), z)
     # where the mask is all but 1 a collage is one reference's latent; where 0, the other's
     g = batch_generator(1, "collage", 0)
-    from unseen.geometry import random_subsets
+    from unseen.method.geometry import random_subsets
 
     pairs, masks = random_subsets(10, 5, 2, g), collage_masks(10, (8, 8), 3, g)[:, :1]
     a, b = refs[pairs[:, 0]], refs[pairs[:, 1]]
@@ -131,8 +131,8 @@ def test_a_collage_takes_whole_regions_of_two_references():
 
 
 def test_a_collage_of_three_takes_regions_of_three_references_at_a_latents_norm():
-    from unseen.geometry import random_subsets
-    from unseen.sources import batch_generator, collage_latents, collage_masks
+    from unseen.method.geometry import random_subsets
+    from unseen.method.sources import batch_generator, collage_latents, collage_masks
 
     refs = torch.randn(6, 3, 16, 16, dtype=torch.float64)
     z = collage_latents(refs, 40, 3, seed=2, parts=3).reshape(40, 3, 16, 16)
@@ -151,8 +151,8 @@ def test_a_collage_of_three_takes_regions_of_three_references_at_a_latents_norm(
 
 
 def test_a_hybrid_is_the_low_frequencies_of_one_reference_and_the_high_of_another():
-    from unseen.geometry import random_subsets
-    from unseen.sources import batch_generator, hybrid_latents, lowpass
+    from unseen.method.geometry import random_subsets
+    from unseen.method.sources import batch_generator, hybrid_latents, lowpass
 
     g = torch.Generator().manual_seed(0)
     smooth = lowpass(torch.randn(6, 3, 16, 16, generator=g, dtype=torch.float64), 3.0)  # layout only

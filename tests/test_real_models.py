@@ -15,7 +15,7 @@ from PIL import Image
 from tests import reference_nets as ref
 from tests.helpers import CONF, make_cfg
 from unseen.errors import UserError
-from unseen.checks import validate
+from unseen.job.checks import validate
 from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,9 +101,9 @@ def test_dog_ddpm_end_to_end_on_the_command_line(tmp_path):
 def test_every_real_model_config_instantiates_and_runs_one_unet_step(name, tmp_path):
     """File models: a random-weight checkpoint of the real architecture, converted as a user's would be. Hub
     models (offline here): the same architecture as a diffusers folder in place of the hub id."""
-    from unseen import ddim
-    from unseen.convert import convert
-    from unseen.models import checkpoint_folder, load_model
+    from unseen.method import ddim
+    from unseen.models.convert import convert
+    from unseen.models.loading import checkpoint_folder, load_model
 
     cfg = make_cfg([f"model={name}"], output_dir=str(tmp_path / "o"), small=False)
     mc = cfg.model

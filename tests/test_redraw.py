@@ -1,9 +1,9 @@
-"""Redraws (unseen.redraw): a sample nearer its reference than that reference's twin (the same identity drawn
+"""Redraws (unseen.evaluation.redraw): a sample nearer its reference than that reference's twin (the same identity drawn
 differently) is a redraw; without identities, the field's nearest-reference criterion."""
 
 import torch
 
-from unseen.redraw import most_redrawn_first, redraws, thresholds, twin_distances
+from unseen.evaluation.redraw import most_redrawn_first, redraws, thresholds, twin_distances
 
 
 def test_the_twin_distance_is_the_limit_and_the_held_out_images_give_the_floor():

@@ -1,7 +1,7 @@
-"""unseen.report: the run's one-screen summary, read through the metrics schema, says what the run measured and
+"""unseen.job.report: the run's one-screen summary, read through the metrics schema, says what the run measured and
 leaves out what it did not."""
 
-from unseen.report import summary
+from unseen.job.report import summary
 
 
 def _metrics(**extra) -> dict:

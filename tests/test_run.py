@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from tests.helpers import make_cfg
 from unseen.errors import GeometryRejectError, NonFiniteError, UserError
 from tests.helpers import run
-from unseen.world.domains import render
+from unseen.worlds.tiny.domains import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,9 +171,9 @@ def test_bad_input_fails_clearly_and_writes_nothing(case, tmp_path):
 
 def test_the_saved_latents_reproduce_the_samples_exactly(small_run):
     """latents.safetensors keeps the latents in the precision they were denoised from (float32)."""
-    from unseen import ddim
+    from unseen.method import ddim
     from unseen.images import to_uint8
-    from unseen.models import load_model
+    from unseen.models.loading import load_model
 
     out, _ = small_run
     z = load_file(out / "latents.safetensors")["samples"]
@@ -201,7 +201,7 @@ def test_gpu_options_run_and_key_the_cache_apart(option, small_run, tmp_path):
 def test_a_run_reports_intervals_ratios_precision_recall_and_memorisation_in_three_spaces(small_run):
     out, m = small_run
     d = m["domain_rates"]
-    from unseen.intervals import wilson_interval
+    from unseen.evaluation.intervals import wilson_interval
 
     assert d["target_count"] == round(d["target_rate"] * 8) and d["interval_95"] == list(wilson_interval(d["target_count"], 8))
     assert m["diversity"]["pixel_ratio"] == pytest.approx(m["diversity"]["pixel"] / m["diversity"]["held_out_pixel"])
@@ -275,7 +275,7 @@ def test_auto_chooses_from_the_references_and_reports_every_candidate(tmp_path):
 
 
 def test_rung_sizes_of_successive_halving():
-    from unseen.auto import rung_sizes
+    from unseen.job.auto import rung_sizes
 
     assert rung_sizes(25, 32, 3) == [4, 11, 32]  # 25 -> 9 -> 3 -> the winner
     assert rung_sizes(9, 32, 3) == [11, 32] and rung_sizes(3, 32, 3) == [32] and rung_sizes(1, 32, 3) == [32]
@@ -290,9 +290,9 @@ def test_auto_rejects_a_bad_candidate_before_any_work(tmp_path):
 
 def test_finetuning_steps_the_optimizer_and_lowers_the_loss():
     """The paper's script computes the loss and never steps the optimizer: ours must change the weights."""
-    from unseen.finetune import finetune
-    from unseen.models import load_model
-    from unseen.world.domains import sample
+    from unseen.baselines.finetune import finetune
+    from unseen.models.loading import load_model
+    from unseen.worlds.tiny.domains import sample
 
     model = load_model("builtin:tiny_ddpm")
     before = [p.detach().clone() for p in model.unet.parameters()]

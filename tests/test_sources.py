@@ -6,7 +6,7 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.helpers import SMALL
-from unseen.api import run
+from unseen.job.api import run
 
 FAST = [*SMALL, "mixing.reconstruct=0", "eval=none"]
 

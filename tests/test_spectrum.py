@@ -1,10 +1,10 @@
-"""Energy per octave of the power spectrum (unseen.spectrum): the bands add up to the variance, and blur and speckle
+"""Energy per octave of the power spectrum (unseen.evaluation.spectrum): the bands add up to the variance, and blur and speckle
 move energy where they should."""
 
 import torch
 import torch.nn.functional as F
 
-from unseen.spectrum import band_edges, band_energy, band_ratios
+from unseen.evaluation.spectrum import band_edges, band_energy, band_ratios
 
 
 def images(n=32, size=32, seed=0):

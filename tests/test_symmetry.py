@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from unseen.prior import draw, fit_prior
-from unseen.symmetry import apply_symmetries, hue_rotations
+from unseen.method.prior import draw, fit_prior
+from unseen.method.symmetry import apply_symmetries, hue_rotations
 
 
 def test_hue_rotations_are_orthogonal_fix_grey_and_turn_red_to_green_at_120_degrees():

@@ -32,7 +32,7 @@ def test_record_adds_network_seconds_by_stage():
 
 def test_a_run_marks_its_stages_and_network_calls(tmp_path):
     from tests.helpers import SMALL
-    from unseen.api import run
+    from unseen.job.api import run
 
     with timing.record() as spent:
         r = run(*SMALL, "eval=none", "mixing.reconstruct=0", "cache_dir=null", output_dir=tmp_path / "run")

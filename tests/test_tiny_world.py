@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from unseen import ddim
-from unseen.models import load_model
+from unseen.method import ddim
+from unseen.models.loading import load_model
 from unseen.images import psnr
-from unseen.world import assets
-from unseen.world.classifier import held_out_accuracy, load_classifier
-from unseen.world.domains import DOMAINS, sample
-from unseen.world.evaluate import own_samples
+from unseen.worlds.tiny import assets
+from unseen.worlds.tiny.classifier import held_out_accuracy, load_classifier
+from unseen.worlds.tiny.domains import DOMAINS, sample
+from unseen.worlds.tiny.measure_model import own_samples
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import json
 
 from tests.helpers import make_cfg
-from unseen.wandb_offline import history_keys, records
+from unseen.job.wandb_offline import history_keys, records
 from tests.helpers import run
 
 

@@ -1,4 +1,4 @@
-"""``python -m unseen.wandb_offline FILE``: what a user points it at, read or refused in one line (exit 2)."""
+"""``python -m unseen.job.wandb_offline FILE``: what a user points it at, read or refused in one line (exit 2)."""
 
 import os
 import struct
@@ -8,7 +8,7 @@ import sys
 import pytest
 from wandb.proto import wandb_internal_pb2 as pb
 
-from unseen.wandb_offline import NotARunFile, read_finished
+from unseen.job.wandb_offline import NotARunFile, read_finished
 
 
 def run_file(path, *records):
@@ -30,7 +30,7 @@ def a_run():
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "unseen.wandb_offline", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "unseen.job.wandb_offline", *map(str, args)], capture_output=True,
                           text=True, timeout=60)
 
 

@@ -1,6 +1,6 @@
 """unseen: synthesise images of an unseen domain with a frozen diffusion model.
 
-``unseen.run("target=squares", "sampler.count=8")`` runs a job from command-line overrides (unseen.api);
+``unseen.run("target=squares", "sampler.count=8")`` runs a job from command-line overrides (unseen.job.api);
 it is imported on first use, so ``import unseen`` stays light."""
 
 from unseen._version import __version__  # noqa: F401  (a leaf: provenance reads it without this root)
@@ -8,7 +8,7 @@ from unseen._version import __version__  # noqa: F401  (a leaf: provenance reads
 
 def __getattr__(name: str):
     if name in ("run", "compose", "prepare", "Result"):
-        from unseen import api
+        from unseen.job import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'unseen' has no attribute {name!r}")

@@ -3,7 +3,7 @@
 import sys
 
 try:
-    from unseen.cli import main
+    from unseen.job.cli import main
 except KeyboardInterrupt:  # Ctrl-C while Python imports: one line, as at any later moment
     print("interrupted: no results were written", file=sys.stderr)
     sys.exit(130)

@@ -1,8 +1,8 @@
 """Plug-in points: where targets, built-in models and feature networks come from.
 
 The method and the pipeline know only these interfaces (docs/design.md section 5). Concrete parts
-register themselves here and the CLI (``unseen.cli``) wires them: the tiny world is one such
-part (``unseen.world.plugin``), plugged in exactly as a user's dataset kind, model or feature
+register themselves here and the CLI (``unseen.job.cli``) wires them: the tiny world is one such
+part (``unseen.worlds.tiny.plugin``), plugged in exactly as a user's dataset kind, model or feature
 network would be::
 
     from unseen import registry
@@ -43,7 +43,7 @@ _TARGET_SIZES: dict[str, Callable[..., Any]] = {}
 
 def register_target_size(kind: str, size: Callable[..., Any]) -> None:
     """``size(target_config, cache_dir) -> int | None``: how many images a target of ``kind`` holds, where it is
-    known before loading (a small target at its defaults gets a smaller K: unseen.choices)."""
+    known before loading (a small target at its defaults gets a smaller K: unseen.job.choices)."""
     _TARGET_SIZES[kind] = size
 
 

@@ -1,6 +1,6 @@
 """The run's typed specs: the schema of every config group, as plain dataclasses (no omegaconf here or below).
 
-``unseen.config`` registers ``Config`` as the schema the YAML under conf/ is merged into (a typo in a key, or a
+``unseen.job.config`` registers ``Config`` as the schema the YAML under conf/ is merged into (a typo in a key, or a
 string where a number belongs, fails at composition); the entry points (the CLI and the API) check the composed
 config and turn it into a ``Config`` once (``config.to_spec``). Everything below them (the pipeline, its stages,
 the method, the models, evaluation) is told by these dataclasses and tensors only. ``DrawSpec`` is the part a
@@ -37,7 +37,7 @@ class PriorConfig:
     # mixture only: a component's shape, isotropic (every dimension) or pca (along the references' first
     # `components` principal directions only: no per-pixel noise is added to a latent that holds its own)
     kernel: str = "isotropic"
-    # Orthogonal transforms the domain is declared to have (unseen.symmetry), applied to every draw:
+    # Orthogonal transforms the domain is declared to have (unseen.method.symmetry), applied to every draw:
     # shift | hflip | vflip | rot90 | hue. Empty for aligned domains (faces).
     symmetries: list[str] = field(default_factory=list)
     max_shift: float = 0.15  # shift: up to this fraction of the side in each direction
@@ -94,7 +94,7 @@ class ModelConfig:
     # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder; or None with `checkpoint`
     source: Optional[str] = None
     # A raw checkpoint of the paper's (adm: guided-diffusion; ddpm: the original DDPM), converted on first use into
-    # the cache (keyed by the file's sha256) and loaded from there: see `python -m unseen.convert`. Required
+    # the cache (keyed by the file's sha256) and loaded from there: see `python -m unseen.models.convert`. Required
     # (MISSING) unless a model config says `checkpoint: null`: OmegaConf cannot merge "???" over a default.
     checkpoint: Optional[str] = MISSING
     checkpoint_kind: Optional[str] = None  # adm | ddpm
@@ -121,8 +121,8 @@ class ModelConfig:
 class TargetConfig:
     name: str = MISSING
     kind: str = "tiny"  # tiny (a built-in domain) | folder (a folder of images)
-    domain: Optional[str] = None  # tiny: one of unseen.world.DOMAINS
-    category: Optional[str] = None  # emoji: faces | flags | people | hearts (unseen.world.emoji.data.TARGETS)
+    domain: Optional[str] = None  # tiny: one of unseen.worlds.tiny.DOMAINS
+    category: Optional[str] = None  # emoji: faces | flags | people | hearts (unseen.worlds.emoji.data.TARGETS)
     path: Optional[str] = None  # folder: where the images are
     eval_path: Optional[str] = None  # folder: score against this folder instead (e.g. all of FFHQ), references excluded
     num_references: int = 64  # K, the images that are inverted
@@ -146,7 +146,7 @@ class EvalConfig:
     # Memorisation also in the UNet's middle-block space (one UNet call per sample at t = 0): every model has it.
     unet_memorisation: bool = True
     pr_k: int = 3  # the k of improved precision and recall
-    # The few-shot measures (unseen.fewshot: intra-cluster diversity, nearest-reference copies) are always
+    # The few-shot measures (unseen.evaluation.fewshot: intra-cluster diversity, nearest-reference copies) are always
     # computed in the feature space above; in LPIPS too with lpips=true, or null: where its weights are found.
     lpips: Optional[bool] = False
     lpips_weights: Optional[str] = None  # torchvision's alexnet-owt-7be5be79.pth (default: torch's hub cache)
@@ -155,7 +155,7 @@ class EvalConfig:
 
 @dataclass
 class AutoConfig:
-    """experiment=auto: choose t_M and the latent source from the references alone (unseen.auto)."""
+    """experiment=auto: choose t_M and the latent source from the references alone (unseen.job.auto)."""
 
     enabled: bool = False
     t_M: list[int] = field(default_factory=lambda: [100, 200, 300, 400, 500])  # multiples of mixing.stride
@@ -165,10 +165,10 @@ class AutoConfig:
     count: int = 32  # samples per candidate that reaches the last rung
     eta: int = 3  # successive halving: each rung keeps the best 1/eta with eta times the samples; 1: no halving
     by: Optional[str] = None  # what turned the choice on (experiment=auto, or a world's default: conf/world/)
-    note: Optional[str] = None  # what the choice did with the user's own values (unseen.choices): logged and kept
+    note: Optional[str] = None  # what the choice did with the user's own values (unseen.job.choices): logged and kept
     penalty: float = 5.0  # weight of each violation below
     max_memorised: float = 0.1  # a fraction of samples nearer a fitting reference than half its NN distance
-    # redraws of the fitting references (unseen.redraw) allowed above the validation references' own rate
+    # redraws of the fitting references (unseen.evaluation.redraw) allowed above the validation references' own rate
     max_redraw_excess: float = 0.1
     min_diversity: float = 0.8  # samples' mean pairwise distance over the validation references' (features, pixels)
 
@@ -207,7 +207,7 @@ class Config:
     save_latents: bool = True
     progress: bool = True
     # The keys the user set (command line, API overrides, a sweep's values, the presets and method choices the user
-    # named), filled by the entry points (unseen.choices): a default layer's choice never replaces them.
+    # named), filled by the entry points (unseen.job.choices): a default layer's choice never replaces them.
     user_set: list[str] = field(default_factory=list)
 
 
