@@ -57,8 +57,9 @@ def whole_jobs(k: int, count: int, model: str = "adm", settings=(("fp32", False)
     import tempfile
     from pathlib import Path
 
-    from benchmarks.__main__ import bench_whole_job, paper_adm_random, small_unet_256
     from diffusers import DDPMScheduler
+
+    from benchmarks.__main__ import bench_whole_job, paper_adm_random, small_unet_256
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,8 +85,9 @@ def whole_jobs(k: int, count: int, model: str = "adm", settings=(("fp32", False)
 def adm_throughputs(compile_: bool) -> dict:
     """The paper's 256 px ADM (random weights) in images per second: fp32 and bf16, batch 16-64, channels_last
     or not, and with ``compile_`` compiled at batch 32 (its compilation's seconds beside it)."""
-    from benchmarks.__main__ import paper_adm_random
     from diffusers import DDPMScheduler
+
+    from benchmarks.__main__ import paper_adm_random
 
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32
     ac = DDPMScheduler(num_train_timesteps=1000).alphas_cumprod.double()

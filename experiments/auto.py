@@ -22,10 +22,23 @@ import csv
 import sys
 from pathlib import Path
 
-if not __package__:  # python -m experiments.auto: import from the checkout's root, as python -m does
+if not __package__:  # run as a file (python experiments/auto.py): import as python -m experiments.auto does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from experiments.common import GOAL_DIVERSITY, GOAL_MEMORISED, HERE, admissible, bar_figure, get_field, markdown, \
-    number, parser, publish, read_rows, run_study, target_overrides
+from experiments.common import (
+    GOAL_DIVERSITY,
+    GOAL_MEMORISED,
+    HERE,
+    admissible,
+    bar_figure,
+    get_field,
+    markdown,
+    number,
+    parser,
+    publish,
+    read_rows,
+    run_study,
+    target_overrides,
+)
 
 TARGETS = ["squares", "letters", "stripes", "smileys", "crosses"]
 

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-if not __package__:  # python -m experiments.default: import from the checkout's root, as python -m does
+if not __package__:  # run as a file (python experiments/default.py): import as python -m experiments.default does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import out_dir, parser
 

@@ -26,13 +26,23 @@ from __future__ import annotations
 
 import sys
 import time
-
-from experiments.baselines import finetuned_with
 from pathlib import Path
-if not __package__:  # python -m experiments.emoji: import from the checkout's root, as python -m does
+
+if not __package__:  # run as a file (python experiments/emoji.py): import as python -m experiments.emoji does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from experiments.common import bar_figure, get_field, markdown, meets_goal, number, parser, publish, read_rows, \
-    run_study, with_committed
+from experiments.baselines import finetuned_with
+from experiments.common import (
+    bar_figure,
+    get_field,
+    markdown,
+    meets_goal,
+    number,
+    parser,
+    publish,
+    read_rows,
+    run_study,
+    with_committed,
+)
 
 GOAL_GRAIN = 1.2
 CATEGORIES = ["faces", "flags"]

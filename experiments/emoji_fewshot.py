@@ -14,11 +14,12 @@ results/emoji_fewshot/emoji_fewshot.{csv,md}.
 from __future__ import annotations
 
 import json
-
-import default
 import sys
 from pathlib import Path
-if not __package__:  # python -m experiments.emoji_fewshot: import from the checkout's root, as python -m does
+
+import default
+
+if not __package__:  # run as a file (python experiments/emoji_fewshot.py): import as python -m experiments.emoji_fewshot does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import HERE, get_field, markdown, parser, write_csv
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 import torch
 
-if not __package__:  # python -m experiments.geometry: import from the checkout's root, as python -m does
+if not __package__:  # run as a file (python experiments/geometry.py): import as python -m experiments.geometry does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import images, markdown, parser, prepare, publish
 

@@ -18,10 +18,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-if not __package__:  # python -m experiments.grain: import from the checkout's root, as python -m does
+
+if not __package__:  # run as a file (python experiments/grain.py): import as python -m experiments.grain does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from experiments.common import bar_figure, markdown, parser, publish, read_rows, run_study, target_overrides, \
-    with_committed
+from experiments.common import (
+    bar_figure,
+    markdown,
+    parser,
+    publish,
+    read_rows,
+    run_study,
+    target_overrides,
+    with_committed,
+)
 
 FIXES = [
     ("mixture bw 1 (default)", []),

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-if not __package__:  # python -m experiments.latent: import from the checkout's root, as python -m does
+
+if not __package__:  # run as a file (python experiments/latent.py): import as python -m experiments.latent does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import markdown, parser, publish, read_rows, run_study
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-if not __package__:  # python -m experiments.latents: import from the checkout's root, as python -m does
+if not __package__:  # run as a file (python experiments/latents.py): import as python -m experiments.latents does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import images, markdown, parser, prepare, publish
 

@@ -15,10 +15,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-if not __package__:  # python -m experiments.priors: import from the checkout's root, as python -m does
+
+if not __package__:  # run as a file (python experiments/priors.py): import as python -m experiments.priors does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from experiments.common import GOAL_DIVERSITY, GOAL_MEMORISED, GOAL_RATE, bar_figure, markdown, meets_goal, parser, \
-    publish, read_rows, run_study, target_overrides
+from experiments.common import (
+    GOAL_DIVERSITY,
+    GOAL_MEMORISED,
+    GOAL_RATE,
+    bar_figure,
+    markdown,
+    meets_goal,
+    parser,
+    publish,
+    read_rows,
+    run_study,
+    target_overrides,
+)
 
 SYM = "prior.symmetries=[shift,hflip,hue]"
 SETTINGS = [

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 import torch
 
-if not __package__:  # python -m experiments.reconstruction: import from the checkout's root, as python -m does
+if not __package__:  # run as a file (python experiments/reconstruction.py): import as python -m experiments.reconstruction does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import bar_figure, images, parser, prepare, publish
 
@@ -25,8 +26,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-    from unseen.method import ddim
     from unseen.images import psnr
+    from unseen.method import ddim
     from unseen.worlds.tiny.domains import DOMAINS
 
     domains = list(DOMAINS)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-if not __package__:  # python -m experiments.surface: import from the checkout's root, as python -m does
+if not __package__:  # run as a file (python experiments/surface.py): import as python -m experiments.surface does
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import ROOT, out_dir, parser, publish
 

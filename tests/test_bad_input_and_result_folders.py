@@ -184,8 +184,8 @@ def test_a_runs_output_inside_the_target_folder_is_never_read(tmp_path, caplog):
 def test_a_cache_point_of_the_wrong_shape_is_recomputed(tmp_path, random_unet, alphas_cumprod, caplog):
     from safetensors.torch import save_file
 
-    from unseen.method import ddim
     from unseen.job.cache import invert_cached
+    from unseen.method import ddim
 
     predictor = ddim.NoisePredictor(random_unet, alphas_cumprod, 8)
     x = torch.rand(4, 3, 16, 16) * 2 - 1

@@ -1,18 +1,17 @@
 """The inversion cache: a t_M sweep inverts once, runs resume, racing runs agree."""
 
 import os
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import FakeUNet, make_cfg
+from tests.helpers import FakeUNet, make_cfg, run
 from unseen.job.wandb_offline import history_keys, records
-from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
 STRIDE = ["mixing.steps=null", "mixing.stride=10", "sampler.count=4", "mixing.reconstruct=0", "eval=none"]
@@ -155,8 +154,8 @@ def test_a_waiting_job_takes_the_point_it_needs_from_the_lock_holder(tmp_path):
     """Two jobs on one key: the second waits on the lock and does not invert again."""
     import threading
 
-    from unseen.method import ddim
     from unseen.job.cache import invert_cached
+    from unseen.method import ddim
 
     def slow(x, t):
         time.sleep(0.05)

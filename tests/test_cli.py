@@ -155,8 +155,7 @@ def test_an_interrupted_run_says_one_line_and_leaves_no_staging(sig, code, word,
 
 
 def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
-    from tests.helpers import make_cfg
-    from tests.helpers import run
+    from tests.helpers import make_cfg, run
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

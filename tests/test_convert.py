@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tests import reference_nets as ref
-from unseen.models.convert import convert, convert_state
 from unseen.errors import UserError
+from unseen.models.convert import convert, convert_state
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
 ROOT = Path(__file__).resolve().parents[1]

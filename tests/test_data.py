@@ -1,11 +1,11 @@
 """Target folders as real datasets come: odd modes, EXIF rotation, extreme sizes, a separate evaluation folder."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from pathlib import Path
 
 from unseen.data import ImageFiles, load_image, load_target
 from unseen.errors import UserError

@@ -5,8 +5,8 @@ import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, UNet2DModel
 
 from tests.helpers import FakeUNet
-from unseen.method import ddim
 from unseen.errors import NonFiniteError
+from unseen.method import ddim
 
 
 def _predictor(unet, alphas_cumprod):

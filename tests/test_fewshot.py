@@ -7,9 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from unseen.evaluation import grain
-from unseen.evaluation import fewshot
 from unseen.errors import UserError
+from unseen.evaluation import fewshot, grain
 
 
 def _brute(samples, refs, per_cluster):

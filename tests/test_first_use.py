@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_cli import SMALL, assert_one_line_error, cli_here
 from tests.helpers import random_images
+from tests.test_cli import SMALL, assert_one_line_error, cli_here
 from unseen.errors import UserError
 
 

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from unseen.method.geometry import CRITERIA, geometry_targets, criteria, random_subsets, within_band
-from unseen.method.prior import draw, fit_prior
 from unseen.errors import GeometryRejectError
+from unseen.method.geometry import CRITERIA, criteria, geometry_targets, random_subsets, within_band
+from unseen.method.prior import draw, fit_prior
 from unseen.method.sources import select_prior_draws, slerp
 
 

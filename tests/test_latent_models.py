@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tests import tiny_pipelines as tp
-from unseen.method import ddim
 from unseen.errors import UserError
+from unseen.method import ddim
 from unseen.models.loading import load_model
 
 pytest.importorskip("transformers")
@@ -105,8 +105,8 @@ def test_inversion_steps_match_ddim_inverse_scheduler(folders):
 def test_latent_round_trip_reconstructs_through_the_autoencoder(folders):
     """encode -> invert -> denoise -> decode returns the images as well as the autoencoder alone does (a random
     autoencoder is a poor one: the floor is low, and the DDIM round trip must not lose more than 1 dB on it)."""
-    from unseen.models.autoencoder import round_trip_psnr
     from unseen.images import psnr
+    from unseen.models.autoencoder import round_trip_psnr
 
     model = load_model(str(folders["ldm"]))
     pred = predictor(model)

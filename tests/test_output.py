@@ -8,8 +8,8 @@ import pytest
 
 from tests.helpers import make_cfg, run
 from tests.test_cli import SMALL, assert_one_line_error, cli, cli_here
-from unseen.job.config import conf_dir
 from unseen.errors import UserError
+from unseen.job.config import conf_dir
 from unseen.job.output import MANIFEST, written_files
 
 

@@ -110,7 +110,7 @@ def test_signal_scale_is_how_much_of_its_centre_a_mixture_draw_keeps():
 
 
 def test_a_collage_takes_whole_regions_of_two_references():
-    from unseen.method.sources import collage_latents, collage_masks, batch_generator
+    from unseen.method.sources import batch_generator, collage_latents, collage_masks
 
     m = collage_masks(64, (8, 8), 3, batch_generator(0, "t", 0))
     assert m.shape == (64, 2, 8, 8)

@@ -13,10 +13,9 @@ import torch
 from PIL import Image
 
 from tests import reference_nets as ref
-from tests.helpers import CONF, make_cfg
+from tests.helpers import CONF, make_cfg, run
 from unseen.errors import UserError
 from unseen.job.checks import validate
-from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"  # copies of ../shared/fixtures, so a clone runs them

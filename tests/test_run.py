@@ -9,9 +9,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from tests.helpers import make_cfg
+from tests.helpers import make_cfg, run
 from unseen.errors import GeometryRejectError, NonFiniteError, UserError
-from tests.helpers import run
 from unseen.worlds.tiny.domains import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,8 +170,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(case, tmp_path):
 
 def test_the_saved_latents_reproduce_the_samples_exactly(small_run):
     """latents.safetensors keeps the latents in the precision they were denoised from (float32)."""
-    from unseen.method import ddim
     from unseen.images import to_uint8
+    from unseen.method import ddim
     from unseen.models.loading import load_model
 
     out, _ = small_run

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from unseen.images import psnr
 from unseen.method import ddim
 from unseen.models.loading import load_model
-from unseen.images import psnr
 from unseen.worlds.tiny import assets
 from unseen.worlds.tiny.classifier import held_out_accuracy, load_classifier
 from unseen.worlds.tiny.domains import DOMAINS, sample

@@ -1,8 +1,7 @@
 import json
 
-from tests.helpers import make_cfg
+from tests.helpers import make_cfg, run
 from unseen.job.wandb_offline import history_keys, records
-from tests.helpers import run
 
 
 def test_offline_wandb_run_holds_config_metrics_grid_and_histograms(tmp_path):

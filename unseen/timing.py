@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 OUTSIDE = "(between stages)"
@@ -68,3 +69,21 @@ def network(fn: Callable) -> Callable:
             state["spent"][state["stage"]] = state["spent"].get(state["stage"], 0.0) + time.perf_counter() - start
 
     return timed
+
+
+@dataclass
+class Stopwatch:
+    """A run's wall time and UNet evaluations (images through the UNet) per stage, each stage also marked for
+    ``record``."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    unet_evaluations: dict[str, int] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, predictor=None):
+        start, evals = time.perf_counter(), predictor.evaluations if predictor else 0
+        with stage(name):
+            yield
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+        if predictor is not None:
+            self.unet_evaluations[name] = self.unet_evaluations.get(name, 0) + predictor.evaluations - evals

@@ -50,8 +50,8 @@ def finetune(unet, alphas_cumprod: torch.Tensor, refs: torch.Tensor, steps: int,
 def main(argv: list[str] | None = None) -> None:
     from diffusers import DDPMScheduler
 
-    from unseen.job.api import prepare
     from unseen.errors import UserError
+    from unseen.job.api import prepare
     from unseen.models.loading import resolve_source
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

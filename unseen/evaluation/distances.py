@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import torch
 
-
 CHUNK = 512  # rows of a distance matrix held at once: N x N is never formed (N = 50,000 would be 20 GB)
 
 

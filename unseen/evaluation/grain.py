@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-
 GRAIN_DEFINITION = ("mean |4-neighbour Laplacian| over every interior pixel and channel of an image in [-1, 1]; "
                     "ratio = the samples' mean over the held-out images' mean (1: as smooth as real images)")
 

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from unseen.evaluation import redraw
 from unseen.data import batches
+from unseen.evaluation import redraw
 from unseen.evaluation.distances import nearest_distances
 from unseen.evaluation.grain import grain
 from unseen.evaluation.spectrum import band_energy

@@ -29,8 +29,8 @@ RUN_DIR_KEYS = ("output_dir=", "hydra.run.dir=")
 
 def wire() -> None:
     """Plug the concrete parts into the registry (idempotent): the tiny and emoji worlds, and the config schema."""
-    from unseen.worlds.tiny import plugin
     from unseen.worlds.emoji import plugin as emoji_plugin
+    from unseen.worlds.tiny import plugin
 
     plugin.register()
     emoji_plugin.register()

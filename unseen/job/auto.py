@@ -40,14 +40,14 @@ import time
 
 import torch
 
-from unseen.method import ddim
-from unseen.evaluation import redraw
-from unseen.models.autoencoder import Pixels
-from unseen.job.cache import invert_run
 from unseen.errors import UserError, check_float
+from unseen.evaluation import redraw
 from unseen.evaluation.distances import mean_pairwise_distance, memorisation, nearest_distances
 from unseen.evaluation.features import FeatureNetwork, MidBlockFeatures
+from unseen.job.cache import invert_run
+from unseen.method import ddim
 from unseen.method.sources import DrawContext, source
+from unseen.models.autoencoder import Pixels
 from unseen.specs import AutoConfig, Config, draw_spec, varied
 
 log = logging.getLogger("unseen")

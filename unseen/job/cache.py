@@ -34,9 +34,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from unseen.method import ddim
-from unseen.job.distributed import SINGLE, Dist
 from unseen.errors import UserError
+from unseen.job.distributed import SINGLE, Dist
+from unseen.method import ddim
 
 log = logging.getLogger(__name__)
 

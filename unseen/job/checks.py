@@ -10,12 +10,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from unseen import data
-from unseen.job import auto
-from unseen.method import ddim, geometry, prior, sources
-from unseen.evaluation import features, fewshot
-from unseen.models import loading as models
-from unseen.job.config import unknown_keys, with_overrides
 from unseen.errors import UserError
+from unseen.evaluation import features, fewshot
+from unseen.job import auto
+from unseen.job.config import unknown_keys, with_overrides
+from unseen.method import ddim, geometry, prior, sources
+from unseen.models import loading as models
 
 log = logging.getLogger("unseen")
 
@@ -92,9 +92,9 @@ def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None
     fewshot.check_lpips(cfg.eval)
     models.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
     if cfg.cache_dir:
-        from unseen.job.output import writable_dir
-
         import os
+
+        from unseen.job.output import writable_dir
 
         from_env = os.environ.get("UNSEEN_CACHE") == str(cfg.cache_dir) and "cache_dir" not in cfg.user_set
         what = "the cache folder cache_dir" + (" (set by $UNSEEN_CACHE)" if from_env else "")

@@ -44,9 +44,9 @@ def _job(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from unseen.job.api import run_config, wire
     from unseen.errors import UserError
     from unseen.evaluation.metrics import get
+    from unseen.job.api import run_config, wire
     from unseen.job.report import summary
 
     global _dist
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> None:
 def _start(args: list[str]) -> None:
     """Wire, check, and fix the output folder Hydra will use; a user error ends here in one line."""
     global _dist
+    from unseen.errors import UserError
     from unseen.job import distributed
     from unseen.job.api import wire
-    from unseen.errors import UserError
 
     try:
         wire()
@@ -306,8 +306,8 @@ def _variants(overrides: list[str]) -> list[list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from unseen.job.config import one_line
     from unseen.errors import ConfigError
+    from unseen.job.config import one_line
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

@@ -17,13 +17,14 @@ import math
 import os
 import shutil
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import yaml
 
 from unseen.errors import UserError
-from unseen.images import image_grid
+from unseen.images import image_grid, to_uint8
 from unseen.job.latents import LatentFile, save_streamed
 from unseen.specs import Config
 
@@ -239,3 +240,24 @@ def disk_error(err: OSError, out: Path) -> UserError | None:
         return UserError(f"writing the results into {out} failed ({err.strerror}): free space on that disk or "
                          f"choose another output folder (hydra.run.dir=...); nothing was kept")
     return None
+
+
+@contextmanager
+def sample_writer(folder: Path):
+    """``write(images, start)``: the samples' PNGs, named by their index in the whole run, encoded in two threads
+    (zlib runs outside the GIL) beside the next chunk's UNet calls instead of between them. Every write has ended
+    when the block does; a failed one (a full disk) fails the run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="png") as pool:
+        pending = []
+
+        def write(images: torch.Tensor, start: int) -> None:
+            for i, img in enumerate(to_uint8(images)):
+                pending.append(pool.submit(Image.fromarray(img).save, folder / f"{start + i:05d}.png"))
+
+        yield write
+        for done in pending:
+            done.result()

@@ -18,19 +18,23 @@ from pathlib import Path
 
 import torch
 
-from unseen.method import ddim
-from unseen.job import stages as st
-from unseen.job.auto import choose_config, cost as auto_cost, plan as auto_plan
-from unseen.models.autoencoder import Autoencoder
 from unseen.data import Target
-from unseen.job.distributed import SINGLE, Dist
 from unseen.errors import UserError
+from unseen.evaluation import scoring
 from unseen.evaluation.scorer import SampleScores
+from unseen.job import stages as st
+from unseen.job.auto import choose_config
+from unseen.job.auto import cost as auto_cost
+from unseen.job.auto import plan as auto_plan
+from unseen.job.distributed import SINGLE, Dist
 from unseen.job.latents import LatentFile
 from unseen.job.output import STAGING, disk_error, make_staging, publish, write
 from unseen.job.provenance import provenance
+from unseen.method import ddim
 from unseen.method.sources import DrawContext, Drawn, source
+from unseen.models.autoencoder import Autoencoder
 from unseen.specs import Config, draw_spec
+from unseen.timing import Stopwatch
 
 log = logging.getLogger("unseen")
 
@@ -70,9 +74,9 @@ class _Job:
     cfg: Config  # the finished config (after experiment=auto's choice)
     loaded: st.Loaded
     target: Target
-    scorers: st.Scorers
+    scorers: scoring.Scorers
     grids: st.Grids
-    stages: st.Stages
+    stages: Stopwatch
     dist: Dist
     x0: torch.Tensor | None = None  # the references in the model's space (a latent model's: encoded)
     auto_section: dict | None = None  # metrics.json's ``auto``: what experiment=auto scored and chose
@@ -96,13 +100,13 @@ def _run(cfg: Config, candidates: dict[str, Config], staging: Path, dist: Dist) 
 
 def _prepare(cfg: Config, candidates: dict[str, Config], dist: Dist) -> _Job:
     """The model, the target and the scorers; with experiment=auto, the config it chooses."""
-    stages = st.Stages()
+    stages = Stopwatch()
     torch.manual_seed(cfg.seed)
     with stages.stage("load_model"):
         loaded = st.load(cfg, dist)
     with stages.stage("load_target"):
         target = st.load_target(cfg, loaded.model.resolution)
-    scorers = st.scorers(cfg, target, loaded)  # before the work: a wrong choice fails in seconds
+    scorers = scoring.scorers(cfg.eval, target, loaded.model, loaded.device)  # a wrong choice fails in seconds
     with stages.stage("encode"):
         x0 = loaded.model.space.encode(target.images)
     section = None
@@ -172,7 +176,7 @@ def _denoise(job: _Job, grid: list[int], drawn: LatentFile, staging: Path) -> Sa
     log.info("generating %d samples from %s latents", cfg.sampler.count, cfg.sampler.source)
     scores = SampleScores(job.target.images, job.scorers.net, job.target.scorer,
                           keep=max(64, cfg.eval.pixel_samples), unet_net=job.scorers.unet,
-                          clusters=st.clusters(cfg, job.target, job.scorers))
+                          clusters=scoring.clusters(cfg, job.target, job.scorers))
     predictor, mine = job.loaded.predictor, job.dist.my_chunks(cfg.sampler.count, cfg.sampler.batch_size)
     with job.stages.stage("generate", predictor), predictor.guiding(cfg.sampler.guidance):
         scores = st.denoise(cfg, predictor, drawn, mine, grid, staging / "samples", job.dist, scores,
@@ -191,7 +195,7 @@ def _score(job: _Job, scores: SampleScores, metrics: dict) -> None:
         metrics["world_size"] = job.dist.world
     metrics["samples"] = {"count": scores.count}
     with job.stages.stage("evaluate"):
-        metrics.update(st.evaluate(job.cfg, scores, job.target, job.scorers))
+        metrics.update(scoring.score(job.cfg, scores, job.target, job.scorers))
     metrics["provenance"] = provenance(job.loaded.device, job.loaded.model.identity, job.loaded.source)
     metrics["seconds"] = job.stages.seconds
     metrics["unet_evaluations"] = job.stages.unet_evaluations

@@ -282,3 +282,12 @@ def _check_grid(grid: list[int], num_train_timesteps: int, start_anywhere: bool 
     if ((grid[0] != 0 and not start_anywhere) or grid[0] < 0 or any(b <= a for a, b in zip(grid[:-1], grid[1:]))
             or grid[-1] >= num_train_timesteps):
         raise ValueError(f"a DDIM grid must increase strictly from 0 to at most {num_train_timesteps - 1}: {grid}")
+
+
+def cleanup(predictor: NoisePredictor, images: torch.Tensor, grid: list[int], t: int,
+            generator: torch.Generator) -> torch.Tensor:
+    """A short renoise-and-denoise of finished samples: forward to ``t`` with fresh noise, then deterministic DDIM
+    back on the generation grid. High-frequency residue below the noise level at ``t`` is replaced by what the
+    model expects there; the shapes, far above it, stay."""
+    return generate(predictor, renoise(images, predictor.alpha_bar(t), generator),
+                         [g for g in grid if g <= t])

@@ -24,10 +24,17 @@ from typing import Any, Callable
 
 import torch
 
-from unseen.method import ddim
 from unseen.errors import GeometryRejectError, UserError, check_float
-from unseen.method.geometry import CRITERIA, GeometryTargets, criteria, geometry_targets, optimize_into_band, \
-    random_subsets, within_band
+from unseen.method import ddim
+from unseen.method.geometry import (
+    CRITERIA,
+    GeometryTargets,
+    criteria,
+    geometry_targets,
+    optimize_into_band,
+    random_subsets,
+    within_band,
+)
 from unseen.method.prior import GaussianPrior, check_references, draw, fit_prior, signal_scale
 from unseen.specs import DrawSpec
 

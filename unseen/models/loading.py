@@ -19,9 +19,9 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from unseen import registry
+from unseen.errors import UserError
 from unseen.models.autoencoder import Autoencoder, Pixels
 from unseen.models.conditioning import Conditioning, check_condition, condition
-from unseen.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from unseen.images import to_tensor
-from unseen.worlds.tiny.classifier import DomainClassifier, augment, export, load_classifier, save_classifier
 from unseen.worlds.emoji import assets, data
+from unseen.worlds.tiny.classifier import DomainClassifier, augment, export, load_classifier, save_classifier
 
 log = logging.getLogger("unseen.emoji.classifier")
 

@@ -18,10 +18,9 @@ import logging
 import os
 from pathlib import Path
 
-
-from unseen.method import ddim
 from unseen.evaluation.intervals import wilson_interval
 from unseen.images import image_grid, psnr, to_tensor
+from unseen.method import ddim
 from unseen.models.loading import load_model
 from unseen.worlds.emoji import assets, data
 from unseen.worlds.emoji.classifier import load

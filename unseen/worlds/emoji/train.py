@@ -24,8 +24,8 @@ import torch
 from diffusers import UNet2DModel
 
 from unseen.images import to_tensor
-from unseen.worlds.tiny import train_ddpm
 from unseen.worlds.emoji import assets, data
+from unseen.worlds.tiny import train_ddpm
 
 log = logging.getLogger("unseen.emoji.train")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from unseen.method import ddim
 from unseen.images import image_grid, psnr
+from unseen.method import ddim
 from unseen.models.loading import load_model
 from unseen.worlds.tiny import assets
 from unseen.worlds.tiny.classifier import load_classifier
