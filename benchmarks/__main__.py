@@ -176,7 +176,7 @@ def bench_memory(quick: bool = False) -> None:
         d_mb = 3 * 256 * 256 * 4 / 2**20  # one image (or latent) in float32
 
         def overrides(k, n, e, name):
-            return [f"model.source={model}", "model.checkpoint=null", "target=folder", f"target.path={images}",
+            return [f"model.pretrained={model}", "model.checkpoint=null", "target=folder", f"target.path={images}",
                     f"target.num_references={k}", f"sampler.count={n}", f"target.num_eval={e}", "eval=unet",
                     "mixing.t_M=20", "mixing.reconstruct=0", "prior=residual", "logger=none", "progress=false",
                     "cache_dir=null", "sampler.batch_size=32", "model.batch_size=32", f"hydra.run.dir={tmp}/{name}",
@@ -296,7 +296,7 @@ def main() -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        small = load(f"model.source={small_unet_256(Path(tmp))}")
+        small = load(f"model.pretrained={small_unet_256(Path(tmp))}")
     n = 8 if args.quick else 16
     bench_batched_inversion(small, torch.rand(n, 3, 256, 256) * 2 - 1, 3, "256 px, small random UNet")
     bench_memory(args.quick)

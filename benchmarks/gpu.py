@@ -71,7 +71,7 @@ def whole_jobs(k: int, count: int, model: str = "adm", settings=(("fp32", False)
             small_unet_256(tmp / "model")
         target = random_folder(tmp / "target", k + 64, 256)
         for precision, compiled in settings:
-            overrides = [f"model.source={tmp / 'model'}", "target=folder", f"target.path={target}",
+            overrides = [f"model.pretrained={tmp / 'model'}", "target=folder", f"target.path={target}",
                          f"target.num_references={k}", "target.num_eval=64", f"sampler.count={count}",
                          "sampler.batch_size=32", "model.batch_size=32", f"model.precision={precision}",
                          f"model.compile={str(compiled).lower()}", "eval=unet", "mixing.reconstruct=16"]

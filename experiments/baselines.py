@@ -81,7 +81,7 @@ def main(argv=None) -> None:
             folder, stats = finetuned(t, args.finetune_steps, [])
             extras[t] = stats
             rows.append(({"target": t, "baseline": f"fine-tuned {args.finetune_steps} steps"},
-                         [*base, "mixing.reconstruct=0", "sampler=id", f"model.source={folder}"]))
+                         [*base, "mixing.reconstruct=0", "sampler=id", f"model.pretrained={folder}"]))
             print(f"fine-tuning on {t}: {stats} ({time.time() - started:.0f}s here)", flush=True)
     results = run_study("baselines", rows, args)
     for r in results:

@@ -121,7 +121,7 @@ def rows_for(category: str, k: int, finetune_steps: int) -> list[tuple[dict, lis
                   [*disk, "sampler.match_noise=true"])]
     if k == 10 and finetune_steps:
         rows.append(({"category": category, "K": k, "setting": f"fine-tuned {finetune_steps} steps"},
-                     [*base, "sampler=id", f"model.source=FINETUNED:{category}"]))
+                     [*base, "sampler=id", f"model.pretrained=FINETUNED:{category}"]))
     return rows
 
 
@@ -133,13 +133,13 @@ def run_rows(args) -> list[dict] | None:
     extras = {}
     for label, overrides in rows:  # the fine-tuned model, made once per category (kept in the cache)
         for i, o in enumerate(overrides):
-            if o.startswith("model.source=FINETUNED:"):
+            if o.startswith("model.pretrained=FINETUNED:"):
                 started, category = time.time(), o.split(":", 1)[1]
                 folder, extras[category] = finetuned_with(
                     f"emoji-{category}-k{label['K']}", args.finetune_steps,
                     ["--model", "builtin:emoji_ddpm", "--references", str(label["K"]), "target=emoji",
                      f"target.category={category}"])
-                overrides[i] = f"model.source={folder}"
+                overrides[i] = f"model.pretrained={folder}"
                 print(f"fine-tuned on {category}: {extras[category]} ({time.time() - started:.0f}s here)", flush=True)
     results = run_study("emoji", rows, args, on_metrics=emoji_columns)
     if parts > 1:

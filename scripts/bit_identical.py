@@ -121,7 +121,7 @@ def moved(want: dict, got: dict) -> list[str]:
 def run_all(names: list[str]) -> dict:
     sys.path.insert(0, str(ROOT))
     import unseen
-    from tests.test_emoji import make_packages
+    from tests.helpers import make_packages
 
     got = {}
     with tempfile.TemporaryDirectory() as tmp:

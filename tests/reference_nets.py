@@ -1,7 +1,7 @@
 """Small re-statements of the two original architectures, with their original key names, for testing the
 converter on layouts the shipped fixtures do not cover (several res blocks and attention levels, several
 heads, plain conv resampling). Each is first checked against the fixture that the ORIGINAL code computed
-(tests/test_convert.py), so it is trusted only as far as that agreement goes.
+(tests/models/test_convert.py), so it is trusted only as far as that agreement goes.
 
 ADM: guided-diffusion's UNetModel (legacy attention order, GroupNorm eps 1e-5, cos-first time embedding).
 DDPM: Ho et al.'s model in its PyTorch form (GroupNorm eps 1e-6, sin-first embedding with half - 1, padded

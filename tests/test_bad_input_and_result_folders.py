@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import make_cfg, random_images, run
-from tests.test_cli import SMALL, assert_one_line_error, cli_here
+from tests.helpers import CLI_SMALL as SMALL
+from tests.helpers import assert_one_line_error, cli_here, make_cfg, random_images, run
 from unseen.errors import UserError
 
 
@@ -221,7 +221,7 @@ def test_a_model_without_a_middle_block_fails_before_inverting(tmp_path):
     unet.save_pretrained(tmp_path / "m" / "unet")
     DDPMScheduler(num_train_timesteps=1000).save_pretrained(tmp_path / "m" / "scheduler")
     with pytest.raises(UserError, match="no middle block.*eval.unet_memorisation=false"):
-        run(make_cfg([f"model.source={tmp_path / 'm'}"], tmp_path / "run"))
+        run(make_cfg([f"model.pretrained={tmp_path / 'm'}"], tmp_path / "run"))
     assert not (tmp_path / "run" / "samples").exists()
 
 
@@ -259,7 +259,7 @@ def test_ctrl_c_in_the_first_seconds_is_one_line(after, tmp_path):
     import sys
     import time
 
-    from tests.test_cli import default_sigint
+    from tests.helpers import default_sigint
 
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, str(root / "run.py"), *SMALL, "mixing.t_M=900", "cache_dir=null",
@@ -281,7 +281,7 @@ def test_ctrl_c_inside_an_import_that_swallows_it_is_still_one_line(tmp_path):
     import sys
     import time
 
-    from tests.test_cli import default_sigint
+    from tests.helpers import default_sigint
 
     (tmp_path / "swallower.py").write_text(
         "import time\ntry:\n    time.sleep(30)\nexcept BaseException:\n    pass\nraise RecursionError('half-imported')\n")

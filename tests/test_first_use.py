@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import random_images
-from tests.test_cli import SMALL, assert_one_line_error, cli_here
+from tests.helpers import CLI_SMALL as SMALL
+from tests.helpers import assert_one_line_error, cli_here, random_images
 from unseen.errors import UserError
 
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory):
-    from tests.test_emoji import make_packages
+    from tests.helpers import make_packages
 
     return make_packages(tmp_path_factory.mktemp("emoji"))
 
@@ -143,3 +143,56 @@ def test_without_held_out_images_the_summary_says_a_distance_not_a_ratio(tmp_pat
     r = run(*SMALL, "eval=none", "target.num_eval=0", output_dir=tmp_path / "run")
     text = summary(r.metrics, str(r.dir))
     assert "diversity / held-out's" not in text and "a distance, not a ratio" in text
+
+
+@pytest.mark.parametrize("module,new", [("unseen.world.evaluate", "measure_model.py"),
+                                        ("unseen.convert", "unseen.models.convert")])
+def test_an_old_module_path_still_runs_and_names_the_new_one(module, new):
+    """The worlds, the converter and the fine-tuning baseline moved into the layers' folders (issue 27): the old
+    `python -m` paths in a user's notes still run, with one line naming the new path."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and new in proc.stdout, proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if "moved" in line] and "will go" in proc.stderr
+
+
+@pytest.mark.parametrize("how", ["module", "file"])
+def test_a_study_runs_as_a_module_and_as_a_file(how):
+    """experiments/ is a package (python -m experiments.NAME); the file path the older notes name still runs."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    target = ["-m", "experiments.default"] if how == "module" else [str(root / "experiments" / "default.py")]
+    proc = subprocess.run([sys.executable, *target, "--help"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "usage" in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_every_python_m_command_the_docs_name_runs():
+    """Every `python -m MODULE` the README and the docs name is found and answers --help (the generators, which take
+    no flags and rewrite committed files, are only found)."""
+    import importlib.util
+    import re
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    text = "".join((root / f).read_text() for f in ("README.md", "docs/design.md", "docs/paper.md",
+                                                    "experiments/README.md"))
+    modules = sorted(set(re.findall(r"python -m ([a-z_]+(?:\.[a-z_]+)*)", text)))
+    assert "unseen.models.convert" in modules and "experiments.priors" in modules
+    generators = {"experiments.readme", "experiments.assemble", "benchmarks.report", "benchmarks"}
+    bad = []
+    for module in modules:
+        if module in generators:
+            found = importlib.util.find_spec(module) is not None
+        else:
+            proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=root, capture_output=True, text=True,
+                                  timeout=300)
+            found = proc.returncode == 0
+        if not found:
+            bad.append(module)
+    assert bad == []

@@ -46,7 +46,8 @@ def test_a_run_writes_its_results(small_run):
 
     p = metrics["provenance"]
     assert p["unseen"] == unseen.__version__ and p["torch"] == torch.__version__ and p["diffusers"] == diffusers.__version__
-    assert p["model_fingerprint"] == metrics["model_identity"] and p["device"] == "cpu" and p["device_name"]
+    assert p["model_identity"] == metrics["model_identity"] and p["model_location"]
+    assert p["device"] == "cpu" and p["device_name"]
     assert p["git"] is None or len(p["git"]["commit"]) == 40
 
 
@@ -143,7 +144,7 @@ def _bad_inputs(tmp: Path):
                            r"geometry.bandwidth must be a finite number in \(0, inf\)"),
         "count zero": (["sampler.count=0"], UserError, "sampler.count must be >= 1"),
         "batch size zero": (["sampler.batch_size=-1"], UserError, "batch_size must be >= 1"),
-        "model returns NaN": ([f"model.source={_nan_model(tmp / 'nan')}"], NonFiniteError, "NaN"),
+        "model returns NaN": ([f"model.pretrained={_nan_model(tmp / 'nan')}"], NonFiniteError, "NaN"),
         "reject cannot fill": (["geometry=reject", "geometry.bandwidth=0.01", "geometry.max_candidates=256"],
                                GeometryRejectError, "bandwidth 0.01"),
         "unwritable output": ([f"output_dir={a_file}/out"], UserError, "cannot write the output directory"),

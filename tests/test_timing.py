@@ -38,3 +38,18 @@ def test_a_run_marks_its_stages_and_network_calls(tmp_path):
         r = run(*SMALL, "eval=none", "mixing.reconstruct=0", "cache_dir=null", output_dir=tmp_path / "run")
     assert spent["invert"] > 0 and spent["generate"] > 0
     assert all(spent[k] <= r.metrics["seconds"][k] + 0.01 for k in ("invert", "generate"))
+
+
+def test_the_stopwatch_counts_each_stages_seconds_and_unet_evaluations():
+    """timing.Stopwatch, a run's seconds and UNet evaluations per stage: a stage entered twice adds up, and the
+    evaluations are the predictor's count's growth inside the stage."""
+    predictor = type("Predictor", (), {"evaluations": 0})()
+    watch = timing.Stopwatch()
+    for n in (3, 4):
+        with watch.stage("generate", predictor):
+            predictor.evaluations += n
+            time.sleep(0.01)
+    with watch.stage("evaluate"):
+        predictor.evaluations += 100  # not a stage that counts the UNet
+    assert watch.unet_evaluations == {"generate": 7}
+    assert set(watch.seconds) == {"generate", "evaluate"} and watch.seconds["generate"] >= 0.02

@@ -7,7 +7,7 @@ network would be::
 
     from unseen import registry
     registry.register_target_kind("my_dataset", load_my_dataset)   # target.kind=my_dataset
-    registry.register_builtin_model("my_unet", Path("/models/my_unet"))  # model.source=builtin:my_unet
+    registry.register_builtin_model("my_unet", Path("/models/my_unet"))  # model.pretrained=builtin:my_unet
     registry.register_feature("my_net", make_my_net)               # eval.feature=my_net
 """
 

@@ -91,8 +91,10 @@ class SamplerConfig:
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder; or None with `checkpoint`
-    source: Optional[str] = None
+    # "builtin:tiny_ddpm", a hub id (google/ddpm-celebahq-256) or a local diffusers folder (what diffusers'
+    # from_pretrained takes); or None with `checkpoint`
+    pretrained: Optional[str] = None
+    source: Optional[str] = None  # the old name of `pretrained`: still read, with one line (unseen.job.choices)
     # A raw checkpoint of the paper's (adm: guided-diffusion; ddpm: the original DDPM), converted on first use into
     # the cache (keyed by the file's sha256) and loaded from there: see `python -m unseen.models.convert`. Required
     # (MISSING) unless a model config says `checkpoint: null`: OmegaConf cannot merge "???" over a default.

@@ -1,7 +1,7 @@
 """A baseline the method is measured against: fine-tune the model on the K references, then sample it.
 
     python -m unseen.baselines.finetune --model builtin:tiny_ddpm --target squares --steps 400 --out runs/ft-squares
-    python run.py model.source=runs/ft-squares sampler=id target=squares     # scored like every other row
+    python run.py model.pretrained=runs/ft-squares sampler=id target=squares     # scored like every other row
     python -m unseen.baselines.finetune --model builtin:emoji_ddpm --references 10 --out runs/ft-faces target=emoji \
         target.category=faces                                                 # any target, by overrides
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from unseen.errors import UserError
     from unseen.job.api import prepare
-    from unseen.models.loading import resolve_source
+    from unseen.models.loading import resolve_pretrained
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="builtin:tiny_ddpm")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     chosen = ["target=folder", f"target.path={folder}"] if folder.is_dir() else [f"target={args.target}"]
     if any(o.startswith("target=") for o in args.overrides):
         chosen = []
-    job = prepare(f"model.source={args.model}", *chosen, f"target.num_references={args.references}",
+    job = prepare(f"model.pretrained={args.model}", *chosen, f"target.num_references={args.references}",
                   "eval=none", *args.overrides)
     model, target = job.loaded.model, job.target
     if model.kind != "pixel":
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - start
     out = Path(args.out)
     model.unet.save_pretrained(out / "unet")
-    where, _ = resolve_source(args.model)
+    where, _ = resolve_pretrained(args.model)
     DDPMScheduler.from_pretrained(where, subfolder="scheduler").save_pretrained(out / "scheduler")
     stats = {"base": args.model, "target": target.name, "overrides": args.overrides,
              "references": len(target.images), "steps": args.steps,

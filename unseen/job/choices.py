@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from unseen.job.config import apply_overrides, user_keys
 
@@ -34,6 +34,7 @@ def settle(cfg: DictConfig, overrides: list[str], say: bool = False) -> DictConf
     _refuse_empty_merge(overrides)
     keys = user_keys(overrides)
     with open_dict(cfg):
+        keys = read_renamed(cfg, keys, say)
         cfg.user_set = keys
         _settle_folder(cfg, set(keys), say)  # first: the K it may lower bounds what the default collage joins
         _settle_auto(cfg, set(keys))
@@ -43,6 +44,25 @@ def settle(cfg: DictConfig, overrides: list[str], say: bool = False) -> DictConf
         replaced = cfg.auto.enabled and "auto.enabled" in keys
         (log.warning if replaced else log.info)("%s", cfg.auto.note)
     return cfg
+
+
+RENAMED = {"model.source": "model.pretrained"}  # old key -> new key: the old one is still read, with one line
+
+
+def read_renamed(cfg: DictConfig, keys: list[str], say: bool) -> list[str]:
+    """A renamed key's value (``model.source=...`` on the command line, or in a model config of yours) moved to its
+    new key, where it wins over the new key's default; ``say``: one line naming the new key. Returns ``keys`` (the
+    user's) with the new names."""
+    for old, new in RENAMED.items():
+        value = OmegaConf.select(cfg, old)
+        if value is None:
+            continue
+        if say:
+            log.warning("%s is now %s: read as %s=%s (the old name will go)", old, new, new, value)
+        OmegaConf.update(cfg, new, value, merge=False)
+        OmegaConf.update(cfg, old, None, merge=False)
+        keys = sorted({new if k == old else k for k in keys})
+    return keys
 
 
 def _refuse_empty_merge(overrides: list[str]) -> None:
@@ -153,8 +173,6 @@ def _warn_unused_prior(cfg: DictConfig, overrides: list[str]) -> None:
 
 
 def _value(cfg: DictConfig, key: str):
-    from omegaconf import OmegaConf
-
     return OmegaConf.select(cfg, key, default=None)
 
 

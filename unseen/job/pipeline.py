@@ -126,7 +126,7 @@ def _prepare(cfg: Config, candidates: dict[str, Config], dist: Dist) -> _Job:
 def _header(job: _Job) -> dict:
     cfg, model = job.cfg, job.loaded.model
     choice = {"choice": {"by": cfg.auto.by, "note": cfg.auto.note}} if cfg.auto.by or cfg.auto.note else {}
-    header = {**choice, "model": model.source, "model_identity": model.identity, "target": job.target.name,
+    header = {**choice, "model": model.pretrained, "model_identity": model.identity, "target": job.target.name,
               "num_references": len(job.target.images), "t_M": cfg.mixing.t_M, "inversion_steps": job.grids.steps,
               "generation_steps": len(job.grids.generation), "source": cfg.sampler.source, "seed": cfg.seed,
               "device": str(job.loaded.device), "model_kind": model.kind,
@@ -196,7 +196,7 @@ def _score(job: _Job, scores: SampleScores, metrics: dict) -> None:
     metrics["samples"] = {"count": scores.count}
     with job.stages.stage("evaluate"):
         metrics.update(scoring.score(job.cfg, scores, job.target, job.scorers))
-    metrics["provenance"] = provenance(job.loaded.device, job.loaded.model.identity, job.loaded.source)
+    metrics["provenance"] = provenance(job.loaded.device, job.loaded.model.identity, job.loaded.location)
     metrics["seconds"] = job.stages.seconds
     metrics["unet_evaluations"] = job.stages.unet_evaluations
     if job.auto_section is not None:

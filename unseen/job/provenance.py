@@ -1,5 +1,5 @@
 """Where a result came from: package and library versions, the git commit of a checkout, the device, and the
-fingerprint of the model's weights; written into every metrics.json."""
+identity of the model (a hash of its weights) and where it was loaded from; written into every metrics.json."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def provenance(device: torch.device, model_identity: str, model_source: str) -> dict:
+def provenance(device: torch.device, model_identity: str, model_location: str) -> dict:
     import diffusers
 
     from unseen._version import __version__
@@ -38,4 +38,4 @@ def provenance(device: torch.device, model_identity: str, model_source: str) -> 
     return {"unseen": __version__, "git": git_commit(Path(__file__).resolve().parents[1]),
             "torch": torch.__version__, "diffusers": diffusers.__version__, "python": platform.python_version(),
             "device": str(device), "device_name": device_name(device),
-            "model_source": model_source, "model_fingerprint": model_identity}
+            "model_location": model_location, "model_identity": model_identity}

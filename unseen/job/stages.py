@@ -39,21 +39,21 @@ class Loaded:
     model: LoadedModel
     predictor: ddim.NoisePredictor
     device: torch.device
-    source: str  # the folder or hub id it came from (a converted checkpoint's cache folder)
+    location: str  # the folder or hub id it was loaded from (a converted checkpoint's cache folder)
 
 
 def load(cfg: Config, dist: Dist = SINGLE) -> Loaded:
     """The model of ``cfg.model`` (a raw checkpoint is converted once: by rank 0, first), checked against t_M."""
     mc = cfg.model
     device = resolve_device(local_device(cfg.device))
-    source = mc.source
+    location = mc.pretrained
     if mc.checkpoint is not None:
         for turn in ("main", "others"):
             if (turn == "main") == dist.main:
-                source = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
+                location = str(checkpoint_folder(mc.checkpoint, mc.checkpoint_kind, mc.image_size, mc.num_head_channels,
                                                cfg.cache_dir))
             dist.barrier()
-    model = load_model(source, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision, mc.prompt,
+    model = load_model(location, mc.subfolder, mc.scheduler_subfolder, mc.revision, device, mc.precision, mc.prompt,
                        mc.class_label, mc.batch_size)
     if mc.channels_last:
         model.unet.to(memory_format=torch.channels_last)
@@ -63,7 +63,7 @@ def load(cfg: Config, dist: Dist = SINGLE) -> Loaded:
     check_condition(model.kind, mc.prompt, mc.class_label, cfg.sampler.guidance, name=f"model={mc.name}")
     predictor = ddim.NoisePredictor(model.unet, model.alphas_cumprod, mc.batch_size, model_dtype=model.unet.dtype,
                                     prediction_type=model.prediction_type, conditioning=model.conditioning)
-    return Loaded(model, predictor, device, source)
+    return Loaded(model, predictor, device, location)
 
 
 def load_target(cfg: Config, resolution: int) -> Target:

@@ -16,7 +16,7 @@ model). Every source tensor is used exactly once and the load is strict, so a ch
 another architecture fails with the keys that did not fit, never a silently wrong model.
 
 What the two originals compute, and where diffusers needs telling (each checked against the
-fixtures in tests/test_convert.py):
+fixtures in tests/models/test_convert.py):
 * ADM's time embedding is cos-first with exponent / half; the original DDPM's sin-first with
   log(10000) / (half - 1) (``flip_sin_to_cos``, ``freq_shift``);
 * GroupNorm eps: ADM 1e-5, DDPM 1e-6;

@@ -33,7 +33,7 @@ class LoadedModel:
     unet: torch.nn.Module  # the denoiser: a UNet2DModel, UNet2DConditionModel or DiT transformer
     alphas_cumprod: torch.Tensor  # (T,) float64
     identity: str  # content hash of the weights' identity (and autoencoder and condition), for caches keyed by model
-    source: str
+    pretrained: str
     prediction_type: str = "epsilon"  # the scheduler's: epsilon | v_prediction | sample (converted to eps)
     space: Pixels | Autoencoder = field(default_factory=Pixels)  # where the denoiser works
     conditioning: Conditioning | None = None  # the fixed condition of a conditional model
@@ -69,10 +69,10 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def local_config(mc, subfolder: str | None, name: str) -> dict | None:
     """A config file of the model read without the network (a built-in model or a local folder), or None."""
-    if mc.source is None:
+    if mc.pretrained is None:
         return None
     try:
-        where, local = resolve_source(mc.source)
+        where, local = resolve_pretrained(mc.pretrained)
     except UserError:
         return None  # load_model names it
     config = Path(where) / (subfolder or "") / name
@@ -97,9 +97,9 @@ def check_files(mc, guidance: float = 1.0) -> None:
     if mc.checkpoint is not None:  # converted into an unconditional pixel model
         check_condition("pixel", mc.prompt, mc.class_label, guidance, name=f"model={mc.name}")
         return
-    if not str(mc.source).strip():
-        raise UserError("model.source is empty: name a diffusers folder, a hub id (owner/name) or builtin:NAME")
-    where, local = resolve_source(mc.source)
+    if not str(mc.pretrained).strip():
+        raise UserError("model.pretrained is empty: name a diffusers folder, a hub id (owner/name) or builtin:NAME")
+    where, local = resolve_pretrained(mc.pretrained)
     if not local:
         files = _hub_files(mc)
     else:
@@ -119,7 +119,7 @@ def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str 
     """(kind, DiT's null class) of a local model folder, or one line naming what it lacks."""
     convert = "convert a raw checkpoint with `python -m unseen.models.convert` (or give it as model.checkpoint=FILE)"
     if folder.is_file():
-        raise UserError(f"model.source {folder} is a file: a diffusers model is a folder (unet/ and scheduler/, or a "
+        raise UserError(f"model.pretrained {folder} is a file: a diffusers model is a folder (unet/ and scheduler/, or a "
                         f"pipeline with model_index.json); {convert}")
     index_file = folder / "model_index.json"
     index = read_json(index_file) if index_file.is_file() else None
@@ -135,7 +135,7 @@ def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str 
     config = folder / (denoiser or "") / "config.json"
     if not config.is_file():
         alone = denoiser and (folder / "config.json").is_file()
-        raise UserError(f"model.source {folder} has no {denoiser or '.'}/config.json" +
+        raise UserError(f"model.pretrained {folder} has no {denoiser or '.'}/config.json" +
                         (": it holds a model at its top level (a UNet alone); a diffusers model folder has unet/ and "
                          "scheduler/ beside each other (model.subfolder names the UNet's)" if alone else
                          f": it must be a diffusers folder with {denoiser or '.'}/ (config.json and weights) and "
@@ -143,7 +143,7 @@ def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str 
     denoiser_config = read_json(config)
     scheduler = folder / (scheduler_subfolder or "") / "scheduler_config.json"
     if not scheduler.is_file():
-        raise UserError(f"model.source {folder} has no {scheduler_subfolder or '.'}/scheduler_config.json: the DDPM "
+        raise UserError(f"model.pretrained {folder} has no {scheduler_subfolder or '.'}/scheduler_config.json: the DDPM "
                         f"schedule (alphas_cumprod) comes from it; add the scheduler the model was trained with "
                         f"(or set model.scheduler_subfolder)")
     read_json(scheduler)
@@ -154,24 +154,24 @@ def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str 
 def _hub_files(mc) -> tuple[str, int | None] | None:
     """(kind, null class) of a hub model from the Hugging Face cache; None when it is not cached but the hub is
     reachable (loading will tell); one line when it is neither."""
-    cached = _load_cached(mc.source, mc.subfolder, mc.revision)
+    cached = _load_cached(mc.pretrained, mc.subfolder, mc.revision)
     if cached is None:
         if not _hub_reachable():
-            raise UserError(offline_message(mc.source))
+            raise UserError(offline_message(mc.pretrained))
         return None
     kind, null = _kind(cached), None  # a UNet's config (no autoencoder named) is a pixel model's
     if kind == "class":
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(mc.source, "transformer/config.json", revision=mc.revision)
+        found = try_to_load_from_cache(mc.pretrained, "transformer/config.json", revision=mc.revision)
         null = read_json(Path(found)).get("num_embeds_ada_norm") if isinstance(found, str) else None
     return kind, null
 
 
-def offline_message(source: str) -> str:
-    return (f"{source!r} is not in the Hugging Face cache and the hub is unreachable: download it on a machine with "
-            f"network (`huggingface-cli download {source}`) and copy the cache (~/.cache/huggingface), or set "
-            f"model.source to a local folder")
+def offline_message(pretrained: str) -> str:
+    return (f"{pretrained!r} is not in the Hugging Face cache and the hub is unreachable: download it on a machine with "
+            f"network (`huggingface-cli download {pretrained}`) and copy the cache (~/.cache/huggingface), or set "
+            f"model.pretrained to a local folder")
 
 
 def resolution(mc) -> int | None:
@@ -199,8 +199,8 @@ def check_timesteps(mc, t_M: int) -> None:
 
 def check(mc) -> None:
     """The ``model`` group's values and files (no weights are read; a missing checkpoint is the config's to say)."""
-    if (mc.source is None) == (mc.checkpoint is None):
-        raise UserError("set exactly one of model.source (a diffusers folder, hub id or builtin:NAME) and "
+    if (mc.pretrained is None) == (mc.checkpoint is None):
+        raise UserError("set exactly one of model.pretrained (a diffusers folder, hub id or builtin:NAME) and "
                         "model.checkpoint (a raw checkpoint file)")
     if mc.checkpoint is not None and not Path(mc.checkpoint).expanduser().is_file():
         raise UserError(f"model.checkpoint {mc.checkpoint} does not exist: check the path"
@@ -214,24 +214,24 @@ def check(mc) -> None:
                         f"{mc.num_head_channels}")
 
 
-def resolve_source(source: str) -> tuple[str, bool]:
+def resolve_pretrained(pretrained: str) -> tuple[str, bool]:
     """(path or hub id, is_local)."""
-    if source.startswith("builtin:"):
-        name = source.split(":", 1)[1]
+    if pretrained.startswith("builtin:"):
+        name = pretrained.split(":", 1)[1]
         folder = registry.builtin_model(name)
         if not (folder / "unet").exists():
             raise UserError(f"the built-in model {name!r} is missing from {folder}: "
                             f"reinstall the package or rebuild it with `make tiny-world`")
         return str(folder), True
-    path = Path(source).expanduser()
+    path = Path(pretrained).expanduser()
     if path.exists():
         return str(path), True
-    if source.startswith((".", "/", "~")) or source.count("/") != 1:
-        raise UserError(f"model source {source!r} is neither an existing folder nor a hub id (owner/name)")
-    return source, False
+    if pretrained.startswith((".", "/", "~")) or pretrained.count("/") != 1:
+        raise UserError(f"model.pretrained {pretrained!r} is neither an existing folder nor a hub id (owner/name)")
+    return pretrained, False
 
 
-def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder: str | None = "scheduler",
+def load_model(pretrained: str, subfolder: str | None = "unet", scheduler_subfolder: str | None = "scheduler",
                revision: str | None = None, device: str | torch.device = "cpu", precision: str = "fp32",
                prompt: str = "", class_label: int | None = None, batch_size: int = 64) -> LoadedModel:
     """Load the denoiser, the alphas_cumprod of its DDPM schedule and (latent models) its autoencoder and fixed
@@ -242,12 +242,12 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
     if precision != "fp32" and torch.device(device).type == "cpu":
         warnings.warn(f"model.precision={precision} on the CPU is slower than fp32 (about 2x here) and no smaller "
                       f"in what matters: use model.precision=fp32 on a CPU", stacklevel=2)
-    where, local = resolve_source(source)
+    where, local = resolve_pretrained(pretrained)
     # A hub model already in the cache loads without touching the network; one that is not fails at once
     # when the hub is unreachable, instead of after huggingface_hub's retries (~30 s).
     cached = not local and _load_cached(where, subfolder, revision) is not None
     if not local and not cached and not _hub_reachable():
-        raise UserError(offline_message(source))
+        raise UserError(offline_message(pretrained))
     index = latent_index(where, local, revision, cached)
     try:
         if index is None:
@@ -263,21 +263,21 @@ def load_model(source: str, subfolder: str | None = "unet", scheduler_subfolder:
         if local:
             raise UserError(f"could not load a diffusers {'UNet2DModel' if index is None else 'pipeline'} from "
                             f"{where} (subfolder {subfolder!r}): "
-                            f"{str(err).splitlines()[0]}. model.source must be a diffusers folder with "
+                            f"{str(err).splitlines()[0]}. model.pretrained must be a diffusers folder with "
                             f"{subfolder or '.'}/ (config.json and weights) and {scheduler_subfolder or '.'}/, or a "
                             f"pipeline folder with a model_index.json; convert a raw checkpoint with "
                             f"`python -m unseen.models.convert`") from err
-        raise UserError(f"could not load {source!r} from the Hugging Face hub or its local cache "
+        raise UserError(f"could not load {pretrained!r} from the Hugging Face hub or its local cache "
                         f"({str(err).splitlines()[0]}). Without network, download it elsewhere "
-                        f"(`huggingface-cli download {source}`) and copy the cache, or set model.source to a "
+                        f"(`huggingface-cli download {pretrained}`) and copy the cache, or set model.pretrained to a "
                         f"local folder") from err
     unet = unet.to(device).eval().requires_grad_(False)
     prediction = scheduler.config.get("prediction_type", "epsilon")
     alphas = scheduler.alphas_cumprod.to(torch.float64)
     if index is None:
-        check_condition("pixel", prompt, class_label, name=source)
-        return LoadedModel(unet, alphas, _identity(source, unet, revision), source, prediction)
-    return _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size)
+        check_condition("pixel", prompt, class_label, name=pretrained)
+        return LoadedModel(unet, alphas, _identity(pretrained, unet, revision), pretrained, prediction)
+    return _latent_model(pretrained, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size)
 
 
 _PARTS = ("unet", "transformer", "vae", "vqvae", "text_encoder", "tokenizer")
@@ -331,15 +331,15 @@ def _part(where: str, name: str, entry: list, revision: str | None, cached: bool
                         f"Repair or fetch {name}/ again") from err
 
 
-def _latent_model(source, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size):
+def _latent_model(pretrained, revision, unet, parts, alphas, prediction, prompt, class_label, device, batch_size):
     """A latent model from its loaded parts: the autoencoder as its space, the fixed condition, one identity."""
     vae = (parts.get("vae") or parts["vqvae"]).to(device).eval().requires_grad_(False)
-    space = Autoencoder(vae, batch_size, _identity(source + ":autoencoder", vae, revision))
+    space = Autoencoder(vae, batch_size, _identity(pretrained + ":autoencoder", vae, revision))
     kind = "text" if "text_encoder" in parts else "class" if "transformer" in parts else "latent"
     cond = condition(kind, unet, parts, prompt, class_label, device)
-    identity = hashlib.sha256(json.dumps([_identity(source, unet, revision), space.identity, prediction,
+    identity = hashlib.sha256(json.dumps([_identity(pretrained, unet, revision), space.identity, prediction,
                                           cond.fingerprint() if cond else None]).encode()).hexdigest()[:16]
-    return LoadedModel(unet, alphas, identity, source, prediction, space, cond, kind)
+    return LoadedModel(unet, alphas, identity, pretrained, prediction, space, cond, kind)
 
 
 def _load_cached(where: str, subfolder: str | None, revision: str | None) -> dict | None:
@@ -372,10 +372,10 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _identity(source: str, unet: UNet2DModel, revision: str | None) -> str:
+def _identity(pretrained: str, unet: UNet2DModel, revision: str | None) -> str:
     # Hash the config and a fingerprint of every tensor: retraining the built-in model or editing a
     # local checkpoint changes the identity, so caches keyed by it are never stale.
-    h = hashlib.sha256(json.dumps({"source": source, "revision": revision, "config": dict(unet.config)},
+    h = hashlib.sha256(json.dumps({"source": pretrained, "revision": revision, "config": dict(unet.config)},
                                   sort_keys=True, default=str).encode())
     for name, p in unet.state_dict().items():
         # numpy's reductions, not torch's: torch sums in an order that depends on its thread count, so the same

@@ -58,7 +58,7 @@ def test_without_home_the_wandb_service_prints_nothing(tmp_path):
     from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, str(root / "run.py"), "logger=wandb", "sampler.count=4", "eval=none",
                            "target.num_references=8", "mixing.reconstruct=0", "mixing.t_M=100", "progress=false",
                            f"hydra.run.dir={tmp_path}/run", f"cache_dir={tmp_path}/cache"],

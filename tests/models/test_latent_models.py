@@ -151,10 +151,10 @@ def test_the_identity_pins_autoencoder_condition_and_prediction(folders, tmp_pat
 @pytest.mark.parametrize("name,extra", [("sd", ["model.prompt=a disk", "sampler.guidance=2"]),
                                         ("dit", ["model.class_label=3"]), ("ldm", [])])
 def test_a_latent_pipeline_runs_end_to_end(folders, name, extra, tmp_path):
-    """``model.source=DIR`` for each kind: a whole job in latent space, scored in pixels, costs counted."""
+    """``model.pretrained=DIR`` for each kind: a whole job in latent space, scored in pixels, costs counted."""
     import unseen
 
-    r = unseen.run(f"model.source={folders[name]}", "logger=none", "target.num_references=8", "target.num_eval=16",
+    r = unseen.run(f"model.pretrained={folders[name]}", "logger=none", "target.num_references=8", "target.num_eval=16",
                    "sampler.count=8", "mixing.t_M=200", "mixing.stride=20", "mixing.reconstruct=4",
                    f"cache_dir={tmp_path / 'cache'}", *extra, output_dir=tmp_path / "run")
     m = r.metrics
@@ -173,7 +173,7 @@ def test_a_latent_pipeline_runs_end_to_end(folders, name, extra, tmp_path):
 def test_the_real_latent_configs_compose_and_fail_fast_offline(name, tmp_path, capsys, monkeypatch):
     import time
 
-    from tests.test_cli import assert_one_line_error, cli_here, no_results
+    from tests.helpers import assert_one_line_error, cli_here, no_results
 
     start = time.perf_counter()
     proc = cli_here(f"model={name}", "logger=none", f"hydra.run.dir={tmp_path}/run", capsys=capsys,
@@ -251,9 +251,9 @@ def precheck_error(*overrides, tmp_path):
     (["model.prompt=a_cat"], "model=tiny_ddpm is unconditional: drop model.prompt"),
     (["model.class_label=3"], "model=tiny_ddpm is unconditional: drop model.class_label"),
     (["sampler.guidance=3"], "model=tiny_ddpm is unconditional: drop sampler.guidance"),
-    (["model.source=SD", "model.class_label=3"], "is text-conditioned: drop model.class_label"),
-    (["model.source=DIT", "model.class_label=-1"], r"model.class_label must be in [0, 9]"),
-    (["model.source=DIT", "model.class_label=1000000"], r"model.class_label must be in [0, 9]"),
+    (["model.pretrained=SD", "model.class_label=3"], "is text-conditioned: drop model.class_label"),
+    (["model.pretrained=DIT", "model.class_label=-1"], r"model.class_label must be in [0, 9]"),
+    (["model.pretrained=DIT", "model.class_label=1000000"], r"model.class_label must be in [0, 9]"),
 ])
 def test_a_condition_the_model_does_not_take_is_refused_before_any_folder(folders, tmp_path, overrides, match):
     overrides = [o.replace("SD", str(folders["sd"])).replace("DIT", str(folders["dit"])) for o in overrides]
@@ -291,7 +291,7 @@ def broken_folder(tmp_path, case, folders):
 
 @pytest.mark.parametrize("case, match", [
     ("missing", "neither an existing folder nor a hub id"),
-    ("empty", "model.source is empty"),
+    ("empty", "model.pretrained is empty"),
     ("a file", "is a file: a diffusers model is a folder"),
     ("broken unet config", "config.json is not valid JSON"),
     ("broken model_index", "model_index.json is not valid JSON"),
@@ -301,7 +301,7 @@ def broken_folder(tmp_path, case, folders):
 ])
 def test_a_model_folder_that_cannot_load_is_refused_before_any_folder(folders, tmp_path, case, match):
     source = "''" if case == "empty" else str(broken_folder(tmp_path, case, folders))
-    assert match in precheck_error(f"model.source={source}", tmp_path=tmp_path)
+    assert match in precheck_error(f"model.pretrained={source}", tmp_path=tmp_path)
 
 
 def test_an_offline_hub_model_is_refused_before_any_folder(tmp_path, monkeypatch):

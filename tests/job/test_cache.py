@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from tests.helpers import FakeUNet, make_cfg, run
 from unseen.job.wandb_offline import history_keys, records
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STRIDE = ["mixing.steps=null", "mixing.stride=10", "sampler.count=4", "mixing.reconstruct=0", "eval=none"]
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import make_cfg, run
-from tests.test_cli import SMALL, assert_one_line_error, cli, cli_here
+from tests.helpers import CLI_SMALL as SMALL
+from tests.helpers import assert_one_line_error, cli, cli_here, make_cfg, run
 from unseen.errors import UserError
 from unseen.job.config import conf_dir
 from unseen.job.output import MANIFEST, written_files

@@ -12,7 +12,7 @@ import pytest
 from unseen.job.api import compose
 from unseen.job.config import user_keys
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_user_keys_are_the_overrides_and_the_method_choices_named():
@@ -97,7 +97,7 @@ def sweep(packages, tmp_path, *overrides):
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory):
-    from tests.test_emoji import make_packages
+    from tests.helpers import make_packages
 
     return make_packages(tmp_path_factory.mktemp("emoji"))
 

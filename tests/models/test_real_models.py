@@ -17,7 +17,7 @@ from tests.helpers import CONF, make_cfg, run
 from unseen.errors import UserError
 from unseen.job.checks import validate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
 FILE_MODELS = ["dog_ddpm", "celebahq_ckpt", "church_ckpt", "bedroom_ckpt"]
 HUB_MODELS = ["celebahq_ddpm", "church_ddpm", "bedroom_ddpm", "cifar10_ddpm"]

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from unseen.job.distributed import Dist
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 # 20 references in micro-batches of 8 (8, 8, 4: rank 0 takes two, rank 1 one); 8 samples in chunks of 4 (one each)
 JOB = ["logger=none", "target.num_references=20", "target.num_eval=32", "sampler.count=8", "sampler.batch_size=4",

@@ -19,7 +19,7 @@ def test_every_choice_composes(group, choice):
 
 def test_defaults_are_the_tiny_world_job():
     cfg = make_cfg(output_dir="/tmp/x", small=False)
-    assert cfg.model.source == "builtin:tiny_ddpm" and cfg.target.domain == "smileys"
+    assert cfg.model.pretrained == "builtin:tiny_ddpm" and cfg.target.domain == "smileys"
     assert cfg.target.num_references == 64 and cfg.sampler.count == 64 and cfg.sampler.source == "prior"
 
 
@@ -53,3 +53,36 @@ def test_every_experiment_preset_runs_with_tiny_counts(preset, tmp_path):
                    small=False)
     metrics = run(cfg)
     assert metrics["samples"]["count"] == 2 and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_the_typed_config_holds_what_was_composed(tmp_path):
+    """config.to_spec: the composed config as unseen.specs' dataclasses, every value the same (compared as the two
+    containers), interpolations resolved; a config made by with_overrides (a plain one) too."""
+    import dataclasses
+
+    from unseen import specs
+    from unseen.job.config import to_spec, with_overrides
+
+    cfg = make_cfg(["experiment=auto", "prior.symmetries=[hflip]"], output_dir=str(tmp_path))
+    spec = to_spec(cfg)
+    assert isinstance(spec, specs.Config) and isinstance(spec.prior, specs.PriorConfig)
+    assert dataclasses.asdict(spec) == OmegaConf.to_container(cfg, resolve=True)
+    plain = with_overrides(cfg, ["mixing.t_M=200"])
+    assert not OmegaConf.is_config(to_spec(plain)) and to_spec(plain).mixing.t_M == 200
+    assert specs.draw_spec(spec) == specs.DrawSpec(cfg.seed, spec.sampler, spec.prior, spec.geometry)
+
+
+def test_a_renamed_key_is_read_with_one_line(caplog):
+    """model.source is now model.pretrained: the old key still works, wins over the model config's value, and says
+    the new name once."""
+    import logging
+
+    import unseen
+
+    with caplog.at_level(logging.WARNING, logger="unseen"):
+        cfg = unseen.compose("model.source=builtin:tiny_ldm", say=True)
+    assert cfg.model.pretrained == "builtin:tiny_ldm" and cfg.model.source is None
+    assert "model.pretrained" in cfg.user_set and "model.source" not in cfg.user_set
+    lines = [r.getMessage() for r in caplog.records if "model.source" in r.getMessage()]
+    assert lines == ["model.source is now model.pretrained: read as model.pretrained=builtin:tiny_ldm (the old name "
+                     "will go)"]

@@ -10,39 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from tests.helpers import EMOJI_ROWS as ROWS
+from tests.helpers import make_packages
 from unseen.errors import UserError
 from unseen.worlds.emoji import data
 from unseen.worlds.emoji.plugin import load_emoji_target
 from unseen.worlds.emoji.train import Batches
 
-ROOT = Path(__file__).resolve().parents[1]
-ROWS = json.loads((ROOT / "tests" / "fixtures" / "emoji_rows.json").read_text())
-
-
-def _draw(i: int, vendor: str) -> Image.Image:
-    """A coloured disc on a transparent 64 px canvas, different for each row and vendor."""
-    rng = np.random.default_rng([i, data.VENDORS.index(vendor)])
-    arr = np.zeros((64, 64, 4), np.uint8)
-    yy, xx = np.mgrid[:64, :64]
-    inside = (yy - 32) ** 2 + (xx - 32) ** 2 < (10 + 3 * (i % 6)) ** 2
-    arr[inside, :3] = rng.integers(0, 256, 3)
-    arr[inside, 3] = 255
-    return Image.fromarray(arr, "RGBA")
-
-
-def make_packages(root: Path) -> Path:
-    """root/<package>/package/{emoji.json, img/<vendor>/64/*.png} for both vendors, as npm unpacks them."""
-    for vendor, (name, _) in data.PACKAGES.items():
-        pkg = root / name / "package"
-        (pkg / "img" / vendor / "64").mkdir(parents=True)
-        (pkg / "emoji.json").write_text(json.dumps(ROWS))
-        for i, row in enumerate(ROWS):
-            _draw(i, vendor).save(pkg / "img" / vendor / "64" / row["image"])
-    return root
-
-
+ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory) -> Path:
     return make_packages(tmp_path_factory.mktemp("emoji"))

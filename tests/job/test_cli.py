@@ -11,47 +11,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["logger=none", "target.num_references=20", "target.num_eval=32", "sampler.count=8", "mixing.t_M=100",
-         "mixing.reconstruct=2", "progress=false"]
+from tests.helpers import CLI_SMALL as SMALL
+from tests.helpers import assert_one_line_error, cli, cli_here, default_sigint, no_results
 
-
-def cli(*args, cwd, env=None, timeout=300):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", **(env or {}))
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-class InProcess:
-    """``unseen.job.cli.main`` called in this process: the same code path as the command line, without the
-    seconds of a new interpreter (for inputs that fail before any work)."""
-
-    def __init__(self, code, out, err):
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
-def cli_here(*args, capsys, monkeypatch, env=None):
-    from unseen.job.cli import main
-
-    for k, v in (env or {}).items():
-        monkeypatch.setenv(k, v)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return InProcess(exit_info.value.code, out, err)
-
-
-def assert_one_line_error(proc, match):
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, errors
-    assert match in errors[0], errors[0]
-    assert "Traceback" not in proc.stderr
-
-
-def no_results(folder: Path) -> bool:
-    return not folder.exists() or not any(p.name in ("metrics.json", "samples", ".partial") for p in folder.iterdir())
+ROOT = Path(__file__).resolve().parents[2]
 
 
 CASES = {  # the issue's list, in its order: overrides -> what the one line must say
@@ -127,12 +90,6 @@ def test_a_failing_job_does_not_end_the_sweep(tmp_path):
     assert (tmp_path / "sweep" / "1" / "metrics.json").is_file()
     assert no_results(tmp_path / "sweep" / "0")
     assert "1 job(s) of the sweep failed" in proc.stderr
-
-
-def default_sigint():
-    """In the child: Ctrl-C's default action, even when the tests run where SIGINT is ignored (a background job
-    of a shell ignores it, and Python then never turns it into KeyboardInterrupt)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),

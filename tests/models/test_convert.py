@@ -15,8 +15,8 @@ from tests import reference_nets as ref
 from unseen.errors import UserError
 from unseen.models.convert import convert, convert_state
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
-ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures, so a clone runs them
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fixture(kind):

@@ -11,7 +11,7 @@ def test_an_uncached_hub_model_fails_at_once_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
     start = time.perf_counter()
-    with pytest.raises(UserError, match="not in the Hugging Face cache and the hub is unreachable.*model.source"):
+    with pytest.raises(UserError, match="not in the Hugging Face cache and the hub is unreachable.*model.pretrained"):
         load_model("google/ddpm-celebahq-256")
     assert time.perf_counter() - start < 5
 
