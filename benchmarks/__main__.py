@@ -3,7 +3,7 @@
     make bench            # or: python -m benchmarks [--quick]
 
 Every figure is printed and written to benchmarks/results/cpu.json (with the machine, the versions and the
-date); README's Benchmarks section is generated from that file (tests/test_numbers.py checks it).
+date); README's Benchmarks section is generated from that file (tests/test_numbers_come_from_files.py checks it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m benchmarks.report          # rewrites the generated blocks of README.md (make bench runs it)
 
-Each block sits between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; tests/test_numbers.py checks
+Each block sits between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; tests/test_numbers_come_from_files.py checks
 that README holds exactly what these functions make of the files.
 """
 

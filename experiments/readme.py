@@ -2,7 +2,7 @@
 
     python -m experiments.readme         # rewrites the <!-- numbers:NAME --> blocks of README.md
 
-Each block is made from the files it names (experiments/results/...); tests/test_numbers.py checks that
+Each block is made from the files it names (experiments/results/...); tests/test_numbers_come_from_files.py checks that
 README holds exactly what these functions make of them. The prose around the blocks carries no figures.
 """
 

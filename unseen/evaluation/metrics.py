@@ -1,6 +1,6 @@
 """The one schema of metrics.json: every field a reader uses (the summary, sweeps, W&B, the studies) has a
 name here and one path into the nested dict. Readers ask ``get(metrics, NAME)``: an unknown name is a
-KeyError at once, and tests/test_run.py checks that a real run writes every field, so a renamed key
+KeyError at once, and tests/test_end_to_end.py checks that a real run writes every field, so a renamed key
 fails a test instead of turning into a silent None in a sweep table.
 """
 

@@ -257,8 +257,8 @@ def noise_latents(count: int, dim: int, seed: int = 0, chunk: int | None = None)
 class DrawContext:
     """What a source may need. ``ref_latents`` is None for sources that need no inversion (``inverts`` False)."""
 
-    spec: DrawSpec  # the run's seed and its sampler, prior and geometry settings (config.draw_spec)
-    refs: torch.Tensor  # (K, C, H, W) reference images
+    spec: DrawSpec  # the run's seed and its sampler, prior and geometry settings (specs.draw_spec)
+    x0: torch.Tensor  # (K, C, H, W) the references in the model's space (a latent model's: encoded)
     ref_latents: torch.Tensor | None  # (K, C, H, W) at t_M
     alpha_bar_t_M: float | torch.Tensor = 1.0  # the schedule at t_M (sdedit noises forward to it)
     stage: Callable[[str], Any] = lambda name: nullcontext()  # times a named part (fit_prior, geometry)
@@ -337,7 +337,7 @@ class OwnPrior(Chunked):
     inverts = mixes = False
 
     def chunks(self, ctx, count):
-        return noise_latents(count, ctx.refs[0].numel(), ctx.spec.seed, chunk=DRAW_CHUNK)
+        return noise_latents(count, ctx.x0[0].numel(), ctx.spec.seed, chunk=DRAW_CHUNK)
 
     def grid(self, generation_grid, num_train_timesteps):
         return ddim.time_grid(num_train_timesteps - 1, len(generation_grid) - 1)
@@ -352,7 +352,7 @@ class SDEdit(Source):
         ab = torch.as_tensor(ctx.alpha_bar_t_M, dtype=torch.float64).cpu()
         g = batch_generator(ctx.spec.seed, "sdedit", 0)
         for i in range(0, count, DRAW_CHUNK):
-            x0 = replay_latents(ctx.refs, min(DRAW_CHUNK, count - i), start=i)
+            x0 = replay_latents(ctx.x0, min(DRAW_CHUNK, count - i), start=i)
             sink((ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, generator=g, dtype=torch.float64)).float())
         return Drawn()
 
