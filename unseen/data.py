@@ -87,13 +87,18 @@ def check_held_out(count: int | None, scoring: bool) -> None:
                         f"scoring")
 
 
+def check_counts(num_references: int, num_eval: int | None) -> None:
+    """K and the held-out count: the config's check and ``load_target``'s (a library caller's) alike."""
+    if num_references < 1:
+        raise UserError(f"target.num_references must be >= 1, got {num_references}")
+    if num_eval is not None and num_eval < 0:
+        raise UserError(f"target.num_eval must be >= 0 (or null: every image that is not a reference), "
+                        f"got {num_eval}")
+
+
 def check(t) -> None:
     """The ``target`` group's values."""
-    if t.num_references < 1:
-        raise UserError(f"target.num_references must be >= 1, got {t.num_references}")
-    if t.num_eval is not None and t.num_eval < 0:
-        raise UserError(f"target.num_eval must be >= 0 (or null: every image that is not a reference), "
-                        f"got {t.num_eval}")
+    check_counts(t.num_references, t.num_eval)
     if not 0 <= t.seed < 2**32:
         raise UserError(f"target.seed must be in [0, 2**32), got {t.seed}")
 
@@ -161,10 +166,7 @@ def load_target(kind: str, num_references: int, resolution: int, *, name: str = 
     """The K references (loaded) and ``num_eval`` held-out images (read when scored; None: every image that is not
     a reference). Folders: ``folder_split``, never reading ``exclude`` (the run's own output and cache folders) or
     any earlier run's results. ``options`` (e.g. ``category``, ``cache_dir``) go to a plug-in kind's loader."""
-    if num_references < 1:
-        raise UserError(f"target.num_references must be >= 1, got {num_references}")
-    if num_eval is not None and num_eval < 0:
-        raise UserError(f"target.num_eval must be >= 0, got {num_eval}")
+    check_counts(num_references, num_eval)
     if kind == "folder":
         if options.get("category"):
             raise UserError("target.category is for emoji targets (target=emoji); a folder is one category: drop it")
