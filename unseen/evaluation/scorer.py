@@ -59,7 +59,7 @@ class SampleScores:
                  unet_net: "FeatureNetwork | None" = None, clusters: list = ()):
         self.ref_images = refs
         self.refs, self.net, self.scorer, self.keep = refs.reshape(len(refs), -1), net, scorer, keep
-        # few-shot clusters (unseen.evaluation.fewshot.Clusters), each fed the samples' features or the images themselves
+        # few-shot clusters (evaluation.fewshot.Clusters), each fed the samples' features or the images themselves
         self.clusters = list(clusters)
         self.unet_net = unet_net  # the UNet's middle block, for memorisation in a space every model has
         self.count, self.nearest, self.features, self.kept, self.unet_features = 0, [], [], [], []

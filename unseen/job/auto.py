@@ -155,7 +155,7 @@ class _Reference:
         self.diversity = mean_pairwise_distance(self.val_features)
         self.pixel_diversity = mean_pairwise_distance(self.val_images)
         self.nn = nearest_distances(self.fit_features, self.fit_features, exclude_self=True).mean()
-        # redraws of the fitting references (unseen.evaluation.redraw), and how often a validation reference looks like one
+        # redraws of the fitting references (evaluation.redraw), and how often a validation reference looks like one
         self.redraw_fit = redraw.to_space(self.fit_images)
         self.redraw_limit = redraw.thresholds(self.redraw_fit, [groups[i] for i in self.fit] if groups else None)[0]
         self.redraw_floor = redraw.rate(redraw.to_space(self.val_images), self.redraw_fit, self.redraw_limit)[0] \

@@ -1,6 +1,7 @@
 """``preflight``: every check that needs no model, run before any work and before any folder is made. Each
-group's checks live beside their owner (ddim: mixing, prior, geometry, sources: sampler, data: target,
-models: model and device, evaluate: eval, auto); this module only collects them."""
+group's checks live beside their owner (method.ddim: mixing, method.prior, method.geometry, method.sources: sampler,
+data: target, models.loading: model and device, evaluation.features and fewshot: eval, job.auto); this module only
+collects them, on the composed config, before the entry layer turns it into the typed specs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from unseen.evaluation import features, fewshot
 from unseen.job import auto
 from unseen.job.config import unknown_keys, with_overrides
 from unseen.method import ddim, geometry, prior, sources
-from unseen.models import loading as models
+from unseen.models import loading
 
 log = logging.getLogger("unseen")
 
@@ -34,7 +35,7 @@ def validate(cfg: DictConfig) -> None:
         mc = cfg.model
         raise UserError(f"model={mc.name} loads a checkpoint file: set model.checkpoint=/path/to/it "
                         f"({mc.published or 'see the model config for where it is published'})")
-    models.check(cfg.model)
+    loading.check(cfg.model)
     ddim.check_mixing(cfg.mixing)
     prior.check(cfg.prior)
     geometry.check(cfg.geometry)
@@ -79,18 +80,16 @@ def _check_candidates(cfg: DictConfig) -> None:
         log.warning("%s: skipped", message)
 
 
-def preflight(cfg: DictConfig, files: bool = True, output_dir: str | None = None) -> None:
-    """``validate``, and (``files``) what the run reads or writes outside the model: the device, the feature
-    network's weights, the cache folder, the target folder's images (``output_dir``: where the results will go,
-    when ``cfg.output_dir`` is not resolved yet)."""
+def preflight(cfg: DictConfig, output_dir: str | None = None) -> None:
+    """``validate``, and what the run reads or writes outside the model: the device, the feature network's
+    weights, the cache folder, the target folder's images (``output_dir``: where the results will go, when
+    ``cfg.output_dir`` is not resolved yet)."""
     validate(cfg)
-    if not files:
-        return
-    models.resolve_device(cfg.device)
-    models.check_files(cfg.model, cfg.sampler.guidance)
+    loading.resolve_device(cfg.device)
+    loading.check_files(cfg.model, cfg.sampler.guidance)
     features.check(cfg.eval)
     fewshot.check_lpips(cfg.eval)
-    models.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
+    loading.check_timesteps(cfg.model, max([cfg.mixing.t_M, *(cfg.auto.t_M if cfg.auto.enabled else [])]))
     if cfg.cache_dir:
         import os
 
@@ -113,7 +112,7 @@ def check_room(cfg: DictConfig, out: Path) -> None:
     and the references' latents."""
     import shutil
 
-    size = models.resolution(cfg.model)
+    size = loading.resolution(cfg.model)
     if size is None:
         return
     image = 3 * size * size

@@ -1,7 +1,7 @@
 """A Hydra callback that summarises a multirun: ``summary.csv`` and ``summary.png`` in the sweep folder.
 
 The CSV has one row per job: its overrides and its metrics, flattened (``fid_kid.fid``,
-``domain_rates.target_rate``, ...: unseen.evaluation.metrics names each column). The plot shows FID and the target hit rate against t_M,
+``domain_rates.target_rate``, ...: evaluation.metrics names each column). The plot shows FID and the target hit rate against t_M,
 one line per bandwidth (or per other swept key, when the bandwidth is not swept).
 """
 

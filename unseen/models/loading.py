@@ -119,8 +119,8 @@ def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str 
     """(kind, DiT's null class) of a local model folder, or one line naming what it lacks."""
     convert = "convert a raw checkpoint with `python -m unseen.models.convert` (or give it as model.checkpoint=FILE)"
     if folder.is_file():
-        raise UserError(f"model.pretrained {folder} is a file: a diffusers model is a folder (unet/ and scheduler/, or a "
-                        f"pipeline with model_index.json); {convert}")
+        raise UserError(f"model.pretrained {folder} is a file: a diffusers model is a folder (unet/ and scheduler/, "
+                        f"or a pipeline with model_index.json); {convert}")
     index_file = folder / "model_index.json"
     index = read_json(index_file) if index_file.is_file() else None
     kind = _kind(index)
@@ -143,9 +143,9 @@ def _folder_files(folder: Path, subfolder: str | None, scheduler_subfolder: str 
     denoiser_config = read_json(config)
     scheduler = folder / (scheduler_subfolder or "") / "scheduler_config.json"
     if not scheduler.is_file():
-        raise UserError(f"model.pretrained {folder} has no {scheduler_subfolder or '.'}/scheduler_config.json: the DDPM "
-                        f"schedule (alphas_cumprod) comes from it; add the scheduler the model was trained with "
-                        f"(or set model.scheduler_subfolder)")
+        raise UserError(f"model.pretrained {folder} has no {scheduler_subfolder or '.'}/scheduler_config.json: "
+                        f"the DDPM schedule (alphas_cumprod) comes from it; add the scheduler the model was trained "
+                        f"with (or set model.scheduler_subfolder)")
     read_json(scheduler)
     null = denoiser_config.get("num_embeds_ada_norm") if kind == "class" else None
     return kind, int(null) if null is not None else None
@@ -169,8 +169,8 @@ def _hub_files(mc) -> tuple[str, int | None] | None:
 
 
 def offline_message(pretrained: str) -> str:
-    return (f"{pretrained!r} is not in the Hugging Face cache and the hub is unreachable: download it on a machine with "
-            f"network (`huggingface-cli download {pretrained}`) and copy the cache (~/.cache/huggingface), or set "
+    return (f"{pretrained!r} is not in the Hugging Face cache and the hub is unreachable: download it on a machine "
+            f"with network (`huggingface-cli download {pretrained}`) and copy the cache (~/.cache/huggingface), or set "
             f"model.pretrained to a local folder")
 
 
