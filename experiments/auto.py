@@ -22,7 +22,7 @@ import csv
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/auto.py): import as python -m experiments.auto does
+if not __package__:  # run as a file (python experiments/auto.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import (
     GOAL_DIVERSITY,

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/baselines.py): import as python -m experiments.baselines does
+if not __package__:  # run as a file (python experiments/baselines.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import ROOT, bar_figure, code_version, markdown, parser, publish, run_study, with_committed
 

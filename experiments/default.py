@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/default.py): import as python -m experiments.default does
+if not __package__:  # run as a file (python experiments/default.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import out_dir, parser
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-if not __package__:  # run as a file (python experiments/domain_gap.py): import as python -m experiments.domain_gap does
+if not __package__:  # run as a file (python experiments/domain_gap.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import HERE, images, markdown, parser, prepare, publish
 

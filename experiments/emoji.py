@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/emoji.py): import as python -m experiments.emoji does
+if not __package__:  # run as a file (python experiments/emoji.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.baselines import finetuned_with
 from experiments.common import (

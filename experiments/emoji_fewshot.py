@@ -17,10 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-import default
-
-if not __package__:  # run as a file (python experiments/emoji_fewshot.py): import as python -m experiments.emoji_fewshot does
+if not __package__:  # run as a file (python experiments/emoji_fewshot.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments import default
 from experiments.common import HERE, get_field, markdown, parser, write_csv
 
 FOLDER = HERE / "results" / "emoji_fewshot"

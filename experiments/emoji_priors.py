@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/emoji_priors.py): import as python -m experiments.emoji_priors does
+if not __package__:  # run as a file (python experiments/emoji_priors.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import bar_figure, markdown, parser, publish, read_rows, run_study
 from experiments.emoji import COLUMNS, LEGEND, emoji_columns, emoji_goal

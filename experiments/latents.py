@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-if not __package__:  # run as a file (python experiments/latents.py): import as python -m experiments.latents does
+if not __package__:  # run as a file (python experiments/latents.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import images, markdown, parser, prepare, publish
 

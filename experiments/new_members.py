@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if not __package__:  # run as a file (python experiments/new_members.py): import as python -m experiments.new_members does
+if not __package__:  # run as a file (python experiments/new_members.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OUT = ROOT / "experiments" / "results" / "new_members"

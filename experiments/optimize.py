@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/optimize.py): import as python -m experiments.optimize does
+if not __package__:  # run as a file (python experiments/optimize.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import bar_figure, get_field, markdown, parser, publish, read_rows, run_study
 

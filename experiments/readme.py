@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/readme.py): import as python -m experiments.readme does
+if not __package__:  # run as a file (python experiments/readme.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 HERE = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-if not __package__:  # run as a file (python experiments/reconstruction.py): import as python -m experiments.reconstruction does
+if not __package__:  # run as a file (python experiments/reconstruction.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import bar_figure, images, parser, prepare, publish
 

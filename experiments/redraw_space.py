@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-if not __package__:  # run as a file (python experiments/redraw_space.py): import as python -m experiments.redraw_space does
+if not __package__:  # run as a file (python experiments/redraw_space.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 OUT = ROOT / "experiments" / "results" / "redraw"

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/surface.py): import as python -m experiments.surface does
+if not __package__:  # run as a file (python experiments/surface.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import ROOT, out_dir, parser, publish
 

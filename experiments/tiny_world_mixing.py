@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if not __package__:  # run as a file (python experiments/tiny_world_mixing.py): import as python -m experiments.tiny_world_mixing does
+if not __package__:  # run as a file (python experiments/tiny_world_mixing.py): the checkout's root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import get_field, parser, publish, run_study
 
