@@ -116,3 +116,22 @@ def test_the_api_refuses_overrides_that_are_not_strings(args):
 
     with pytest.raises(UserError, match="overrides are strings"):
         unseen.run(*args)
+
+
+def test_a_staging_folder_being_made_beside_is_left_alone(tmp_path):
+    """Two runs in sibling folders: one's staging folder exists a moment before its owner file does. The other run
+    must not take it for a crashed run's leftover (it did, and the first run then failed to make samples/); one
+    without an owner for over a minute is a leftover and goes."""
+    import os
+    import time
+
+    from unseen.job.output import OWNERLESS_GRACE, STAGING, make_staging
+
+    being_made = tmp_path / "a" / STAGING
+    being_made.mkdir(parents=True)
+    make_staging(tmp_path / "b")
+    assert being_made.is_dir()
+    old = time.time() - OWNERLESS_GRACE - 5
+    os.utime(being_made, (old, old))
+    make_staging(tmp_path / "c")
+    assert not being_made.exists()

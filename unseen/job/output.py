@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -168,16 +169,25 @@ def make_staging(out: Path) -> Path:
     return staging
 
 
+OWNERLESS_GRACE = 60.0  # seconds a staging folder may lack its owner file: another run may be making it right now
+
+
 def _stale(staging: Path) -> bool:
-    """A staging folder whose owner was a process of this host that no longer runs, or that has no owner."""
+    """A staging folder whose owner was a process of this host that no longer runs, or that has had no owner for
+    longer than OWNERLESS_GRACE (a run beside this one writes its owner file just after making the folder)."""
     try:
         host, pid = (staging / "owner").read_text().split()
         if host != socket.gethostname():
             return False
         os.kill(int(pid), 0)
         return False
-    except (ProcessLookupError, FileNotFoundError):
+    except ProcessLookupError:
         return True
+    except FileNotFoundError:
+        try:
+            return time.time() - staging.stat().st_mtime > OWNERLESS_GRACE
+        except FileNotFoundError:  # gone meanwhile: nothing to remove
+            return False
     except (OSError, ValueError):
         return False
 
